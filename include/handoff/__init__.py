@@ -1,0 +1,1 @@
+"""Handoff: governed data flow from CRM through PSA and HRIS to ERP, and back."""
