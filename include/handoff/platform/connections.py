@@ -1,0 +1,66 @@
+"""Airflow connections as AIRFLOW_CONN_* environment variables, built from URLs and secrets.
+
+The DAGs only know connection ids; pointing Handoff at a real Salesforce or NetSuite account is
+a change of these variables (or of the connection in the Airflow UI), nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+SYSTEMS = ("salesforce", "hubspot", "kantata", "workday", "netsuite")
+WAREHOUSE_CONN_ID = "handoff_warehouse"
+
+# Per-system settings the connectors read from the connection's extra field.
+SYSTEM_EXTRAS: dict[str, dict] = {
+    "salesforce": {"api_version": "62.0"},
+    "hubspot": {},
+    "kantata": {},
+    "workday": {"tenant": "handoff", "report_owner": "ISU_Handoff"},
+    "netsuite": {"account": "handoff_sim"},
+}
+
+
+def conn_id(system: str) -> str:
+    return f"handoff_{system}"
+
+
+def env_name(conn: str) -> str:
+    return f"AIRFLOW_CONN_{conn.upper()}"
+
+
+def http_connection(base_url: str, login: str, password: str, extra: dict | None = None) -> str:
+    parts = urlsplit(base_url)
+    return json.dumps({
+        "conn_type": "http",
+        "host": parts.hostname,
+        "port": parts.port,
+        "schema": parts.scheme,
+        "login": login,
+        "password": password,
+        "extra": extra or {},
+    })
+
+
+def postgres_connection(url: str) -> str:
+    parts = urlsplit(url)
+    return json.dumps({
+        "conn_type": "postgres",
+        "host": parts.hostname,
+        "port": parts.port or 5432,
+        "schema": parts.path.lstrip("/"),
+        "login": parts.username,
+        "password": parts.password,
+    })
+
+
+def connection_env(sim_urls: dict[str, str], client_id: str, client_secret: str,
+                   warehouse_url: str) -> dict[str, str]:
+    """AIRFLOW_CONN_* for every system in `sim_urls` and for the warehouse (loader role)."""
+    env = {
+        env_name(conn_id(system)): http_connection(url, client_id, client_secret, SYSTEM_EXTRAS[system])
+        for system, url in sim_urls.items()
+    }
+    env[env_name(WAREHOUSE_CONN_ID)] = postgres_connection(warehouse_url)
+    return env
