@@ -44,6 +44,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def _server_user() -> pwd.struct_passwd | None:
     """The account the server runs as: None means the current (non-root) user."""
     if os.geteuid() != 0:
@@ -149,6 +158,9 @@ class LocalPostgres:
             raise PostgresError(f"no cluster in {self.data_dir}: call init() first")
         if self.is_running():
             return
+        if not port_is_free(self.port, self.host):
+            raise PostgresError(f"port {self.host}:{self.port} is taken by another process "
+                                "(set HANDOFF_PG_PORT to another port)")
         opts = (f"-c listen_addresses={self.host} -c port={self.port} -c unix_socket_directories='' "
                 "-c max_connections=200 -c shared_buffers=128MB -c fsync=on")
         proc = self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir),
@@ -174,6 +186,13 @@ class LocalPostgres:
         proc = self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.data_dir))
         if proc.returncode != 0:
             raise PostgresError(f"pg_ctl stop failed: {proc.stderr.strip()}")
+
+    def running_port(self) -> int | None:
+        """The port the running server listens on (postmaster.pid line 4), whatever settings say now."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n")[3])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def pid(self) -> int | None:
         pidfile = self.data_dir / "postmaster.pid"

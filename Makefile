@@ -1,0 +1,42 @@
+# Handoff: two commands. `make up` runs the platform on its embedded default; `make test` runs
+# the whole test suite (lint included) on its own Postgres and simulators.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up down status test lint install bench-extract clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo "[handoff] creating $(VENV) with $(PYTHON) and installing pinned requirements (about a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --disable-pip-version-check --progress-bar on -r requirements.txt 2>&1 \
+		| grep -v "is neither a file nor a directory" | grep -E "^(Collecting|Successfully|ERROR|error)" \
+		| sed -u 's/^/[pip] /'
+	@$(BIN)/pip install --disable-pip-version-check -q --no-deps -e . 2>&1 | grep -v "neither a file" || true
+	@$(BIN)/pip check
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	@$(BIN)/handoff up
+
+down:
+	@if [ -x $(BIN)/handoff ]; then $(BIN)/handoff down; else echo "[handoff] nothing installed, nothing running"; fi
+
+status: $(STAMP)
+	@$(BIN)/handoff status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean: down
+	rm -rf .local
+
+-include bench/extract.mk

@@ -1,0 +1,59 @@
+"""The `handoff` command: `up`, `down`, `status`, and `sim serve` (the simulators)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from handoff.config import ConfigError, load_settings
+
+
+def _deployment():
+    from handoff.platform.deployment import Deployment
+
+    return Deployment(load_settings())
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    _deployment().up()
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    _deployment().down()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from handoff.platform.deployment import print_status
+
+    print_status(_deployment().status())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="handoff", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start Postgres, the simulators and Airflow (idempotent)").set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop everything `up` started; data stays").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
+    try:
+        from handoff.sim.cli import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ConfigError as exc:
+        print(f"handoff: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

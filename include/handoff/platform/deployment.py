@@ -1,0 +1,201 @@
+"""`handoff up / down / status`: the local deployment, one idempotent step at a time.
+
+Order on the way up: secrets, Postgres (embedded unless HANDOFF_*_URL are set), roles and
+databases, warehouse schemas, simulators, Airflow metadata DB, then the four Airflow parts.
+`down` stops them in reverse and leaves no process behind; data stays in `.local/`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from handoff.config import Settings
+from handoff.platform import bootstrap
+from handoff.platform.airflow_env import ADMIN_USER, airflow_environment, with_env, write_admin_password
+from handoff.platform.connections import SYSTEMS, connection_env
+from handoff.platform.postgres import LocalPostgres
+from handoff.platform.processes import Service, Supervisor
+from handoff.platform.secrets import load_or_create
+
+AIRFLOW_PARTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+SIM_SERVICE = "simulators"
+
+
+def say(msg: str) -> None:
+    print(f"[handoff] {msg}", flush=True)
+
+
+def _bin(name: str) -> str:
+    """A console script of this virtualenv (airflow, handoff), found beside the interpreter."""
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else (shutil.which(name) or name)
+
+
+def _with_password(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.settings.home).resolve()
+        self.supervisor = Supervisor(self.home)
+        self.cluster = LocalPostgres(root=self.home / "postgres", port=self.settings.pg_port)
+
+    # ---- addresses -------------------------------------------------------------------------
+    def sim_urls(self) -> dict[str, str]:
+        return {s: f"http://127.0.0.1:{self.settings.sim_port_base + i + 1}" for i, s in enumerate(SYSTEMS)}
+
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.settings.airflow_port}"
+
+    def _urls(self, secrets: dict[str, str]) -> tuple[str, str, str]:
+        """(admin URL or '', warehouse URL for the loader, airflow metadata DB URL)."""
+        s = self.settings
+        if s.external_postgres:
+            if not (s.warehouse_url and s.airflow_db_url):
+                missing = "HANDOFF_AIRFLOW_DB_URL" if s.warehouse_url else "HANDOFF_WAREHOUSE_URL"
+                raise SystemExit(f"[handoff] external Postgres needs both URLs: {missing} is not set")
+            return "", s.warehouse_url, s.airflow_db_url
+        base = self.cluster.url("postgres")
+        return (
+            _with_password(base, "postgres", secrets["postgres"]),
+            _with_password(self.cluster.url(bootstrap.WAREHOUSE_DB), bootstrap.ROLES["loader"], secrets["loader"]),
+            _with_password(self.cluster.url(bootstrap.AIRFLOW_DB), bootstrap.AIRFLOW_ROLE, secrets["airflow_db"]),
+        )
+
+    def airflow_env(self, secrets: dict[str, str]) -> dict[str, str]:
+        _, warehouse_url, airflow_db_url = self._urls(secrets)
+        conns = connection_env(self.sim_urls(), secrets["sim_client_id"], secrets["sim_client_secret"], warehouse_url)
+        s = self.settings
+        env = airflow_environment(
+            home=self.home, db_url=airflow_db_url, secrets=secrets, parallelism=s.airflow_parallelism,
+            idle_sleep=s.scheduler_idle_sleep_seconds, api_port=s.airflow_port, connections=conns,
+        )
+        env["PATH"] = f"{Path(sys.executable).parent}:{with_env({}).get('PATH', '')}"
+        return with_env(env)
+
+    # ---- up ----------------------------------------------------------------------------------
+    def up(self) -> None:
+        secrets, _ = load_or_create(self.home / "secrets.json")
+        admin_url, warehouse_url, _ = self._urls(secrets)
+        if admin_url:
+            say(f"postgres: {self.cluster.origin} binaries ({self.cluster.bin_dir}), port {self.cluster.port}")
+            self.cluster.init(superuser_password=secrets["postgres"])
+            self.cluster.start()
+            bootstrap.bootstrap(admin_url, secrets)
+            self._migrate_warehouse(admin_url.rsplit("/", 1)[0] + f"/{bootstrap.WAREHOUSE_DB}")
+        else:
+            say("postgres: using HANDOFF_WAREHOUSE_URL and HANDOFF_AIRFLOW_DB_URL (nothing started)")
+            self._migrate_warehouse(warehouse_url)
+        if self.settings.start_simulators:
+            self._start_simulators(secrets)
+        env = self.airflow_env(secrets)
+        write_admin_password(self.home / "airflow", secrets["admin_ui"])
+        say("airflow: migrating the metadata database")
+        proc = subprocess.run([_bin("airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"[handoff] airflow db migrate failed:\n{proc.stderr[-3000:]}")
+        for part in AIRFLOW_PARTS:
+            argv = [_bin("airflow"), part]
+            if part == "api-server":
+                argv += ["--host", "127.0.0.1", "--port", str(self.settings.airflow_port), "--workers", "1"]
+            pid, started = self.supervisor.start(Service(f"airflow-{part}", argv), env)
+            say(f"airflow {part}: {'started' if started else 'already running'} (pid {pid})")
+        self._wait_http(f"{self.ui_url()}/api/v2/monitor/health", "airflow api-server", timeout=180)
+        say(f"Airflow UI: {self.ui_url()}  user: {ADMIN_USER}")
+        shown = self.home / "airflow" / ".admin_password_shown"
+        if not shown.exists():
+            say(f"admin password (shown once; kept in {self.home / 'airflow' / 'admin_password.json'}): "
+                f"{secrets['admin_ui']}")
+            shown.touch()
+        else:
+            say(f"admin password: in {self.home / 'airflow' / 'admin_password.json'}")
+
+    def _migrate_warehouse(self, admin_warehouse_url: str) -> None:
+        try:
+            from handoff.warehouse import migrate
+        except ImportError:
+            return
+        import psycopg
+
+        with psycopg.connect(admin_warehouse_url) as conn:
+            migrate(conn)
+        say("warehouse: schemas migrated")
+
+    def _start_simulators(self, secrets: dict[str, str]) -> None:
+        s = self.settings
+        argv = [_bin("handoff"), "sim", "serve", "--seed", str(s.sim_seed), "--scale", s.sim_scale,
+                "--host", "127.0.0.1", "--port-base", str(s.sim_port_base),
+                "--tick-seconds", str(s.sim_tick_seconds)]
+        env = with_env({"HANDOFF_SIM_CLIENT_ID": secrets["sim_client_id"],
+                        "HANDOFF_SIM_CLIENT_SECRET": secrets["sim_client_secret"]})
+        pid, started = self.supervisor.start(Service(SIM_SERVICE, argv), env)
+        say(f"simulators: {'started' if started else 'already running'} (pid {pid})")
+        for system, url in self.sim_urls().items():
+            self._wait_http(f"{url}/__sim/health", f"{system} simulator", timeout=120,
+                            pid_name=SIM_SERVICE)
+            say(f"  {system:<10} {url}")
+
+    def _wait_http(self, url: str, what: str, timeout: float, pid_name: str | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if pid_name and self.supervisor.pid(pid_name) is None:
+                break
+            time.sleep(0.5)
+        log = self.supervisor.log_file(pid_name or "")
+        hint = f"; see {log}" if pid_name else f"; see logs in {self.supervisor.log_dir}"
+        raise SystemExit(f"[handoff] {what} did not answer at {url} within {timeout:.0f}s{hint}")
+
+    # ---- down / status -------------------------------------------------------------------------
+    def down(self) -> None:
+        for part in reversed(AIRFLOW_PARTS):
+            if self.supervisor.stop(f"airflow-{part}"):
+                say(f"airflow {part}: stopped")
+        if self.supervisor.stop(SIM_SERVICE):
+            say("simulators: stopped")
+        strays = self.supervisor.kill_strays()
+        if strays:
+            say(f"ended {strays} stray process(es) of this instance")
+        if not self.settings.external_postgres and self.cluster.initialized() and self.cluster.is_running():
+            self.cluster.stop()
+            say("postgres: stopped (data kept in .local/postgres)")
+        say("down")
+
+    def status(self) -> dict:
+        info: dict = {"home": str(self.home)}
+        if self.settings.external_postgres:
+            info["postgres"] = "external (HANDOFF_WAREHOUSE_URL / HANDOFF_AIRFLOW_DB_URL)"
+        else:
+            running = self.cluster.initialized() and self.cluster.is_running()
+            info["postgres"] = (f"running on 127.0.0.1:{self.cluster.running_port()} (pid {self.cluster.pid()})"
+                                if running else "stopped")
+        sim_pid = self.supervisor.pid(SIM_SERVICE)
+        info["simulators"] = ({s: u for s, u in self.sim_urls().items()} | {"pid": sim_pid}
+                              if sim_pid else "stopped")
+        info["airflow"] = {p: (f"running (pid {pid})" if (pid := self.supervisor.pid(f"airflow-{p}")) else "stopped")
+                           for p in AIRFLOW_PARTS}
+        info["ui"] = self.ui_url()
+        return info
+
+
+def print_status(info: dict) -> None:
+    print(json.dumps(info, indent=2))
