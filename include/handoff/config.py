@@ -6,7 +6,6 @@ A bad value fails immediately with the name of the environment variable, not dee
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,8 +27,8 @@ class Settings(BaseSettings):
     scheduler_idle_sleep_seconds: float = Field(default=0.5, gt=0, le=10)
     warehouse_url: str | None = None
     airflow_db_url: str | None = None
-    sim_port_base: int = Field(default=8700, ge=1024, le=65000)
-    sim_scale: Literal["tiny", "default", "bench-100k", "bench-1m", "bench-2m"] = "default"
+    sim_port_base: int = Field(default=8701, ge=1024, le=65000, description="salesforce; the others follow")
+    sim_scale: str = Field(default="default", pattern=r"^(tiny|default|bench(:\d+)?)$")
     sim_seed: int = 7
     sim_tick_seconds: float = Field(default=5.0, ge=0)
     start_simulators: bool = True

@@ -56,7 +56,7 @@ class Deployment:
 
     # ---- addresses -------------------------------------------------------------------------
     def sim_urls(self) -> dict[str, str]:
-        return {s: f"http://127.0.0.1:{self.settings.sim_port_base + i + 1}" for i, s in enumerate(SYSTEMS)}
+        return {s: f"http://127.0.0.1:{self.settings.sim_port_base + i}" for i, s in enumerate(SYSTEMS)}
 
     def ui_url(self) -> str:
         return f"http://localhost:{self.settings.airflow_port}"

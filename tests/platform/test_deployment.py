@@ -1,0 +1,131 @@
+"""`handoff up / status / down` end to end: real Postgres, simulators and the four Airflow parts.
+
+Runs the CLI as a user would, on free ports in a temporary home, so it never meets a deployment
+that `make up` started on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from handoff.platform.postgres import free_port, port_is_free
+
+pytestmark = pytest.mark.slow
+HANDOFF = str(Path(sys.executable).parent / "handoff")
+
+
+def _sim_port_base() -> int:
+    while True:
+        base = random.randint(20000, 40000)
+        if all(port_is_free(base + i) for i in range(5)):
+            return base
+
+
+@pytest.fixture
+def deployment_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HANDOFF_"))}
+    env.update({
+        "HANDOFF_HOME": str(tmp_path / "local"),
+        "HANDOFF_PG_PORT": str(free_port()),
+        "HANDOFF_AIRFLOW_PORT": str(free_port()),
+        "HANDOFF_SIM_PORT_BASE": str(_sim_port_base()),
+        "HANDOFF_SIM_SCALE": "tiny",
+        "HANDOFF_SIM_TICK_SECONDS": "0",
+    })
+    yield env
+    subprocess.run([HANDOFF, "down"], env=env, capture_output=True, timeout=120)
+
+
+def handoff(env, *args, timeout=600):
+    proc = subprocess.run([HANDOFF, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"handoff {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def post_json(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def instance_processes(home: Path) -> list[str]:
+    """Processes started for this home: by working dir under it or its path on the command line."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if str(home) in cmd or proc.environ().get("HANDOFF_INSTANCE") == str(home):
+                found.append(f"{proc.pid} {cmd[:120]}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_up_login_status_down_up_keeps_data(deployment_env):
+    env = deployment_env
+    home = Path(env["HANDOFF_HOME"])
+    out = handoff(env, "up")
+    ui = f"http://localhost:{env['HANDOFF_AIRFLOW_PORT']}"
+    assert f"Airflow UI: {ui}" in out
+    password = json.loads((home / "airflow" / "admin_password.json").read_text())["admin"]
+    assert password in out, "the generated admin password is printed on first start"
+    assert (home / "secrets.json").stat().st_mode & 0o077 == 0
+
+    with urllib.request.urlopen(ui + "/", timeout=10) as resp:
+        assert resp.status == 200
+    status, body = post_json(ui + "/auth/token", {"username": "admin", "password": password})
+    assert status == 201 and body["access_token"]
+    status, _ = post_json(ui + "/auth/token", {"username": "admin", "password": "wrong"})
+    assert status == 401
+    base = int(env["HANDOFF_SIM_PORT_BASE"])
+    for i in range(5):
+        with urllib.request.urlopen(f"http://127.0.0.1:{base + i}/__sim/health", timeout=5) as resp:
+            assert resp.status == 200
+
+    info = json.loads(handoff(env, "status"))
+    assert info["postgres"].startswith(f"running on 127.0.0.1:{env['HANDOFF_PG_PORT']}")
+    assert all(v.startswith("running") for v in info["airflow"].values()), info["airflow"]
+    assert info["simulators"]["kantata"] == f"http://127.0.0.1:{base + 2}"
+
+    again = handoff(env, "up")
+    assert again.count("already running") == 5 and password not in again
+
+    secrets = json.loads((home / "secrets.json").read_text())
+    loader_url = f"postgresql://handoff_loader:{secrets['loader']}@127.0.0.1:{env['HANDOFF_PG_PORT']}/handoff"
+    with psycopg.connect(loader_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS ops.survives_restart (v int)")
+        conn.execute("INSERT INTO ops.survives_restart VALUES (7)")
+
+    handoff(env, "down")
+    assert instance_processes(home) == []
+    assert port_is_free(int(env["HANDOFF_AIRFLOW_PORT"])) and port_is_free(int(env["HANDOFF_PG_PORT"]))
+    assert json.loads(handoff(env, "status"))["postgres"] == "stopped"
+
+    handoff(env, "up")
+    with psycopg.connect(loader_url) as conn:
+        assert conn.execute("SELECT v FROM ops.survives_restart").fetchall() == [(7,)]
+    handoff(env, "down")
+    assert instance_processes(home) == []
+
+
+def test_bad_setting_fails_at_start_naming_the_variable(deployment_env):
+    env = dict(deployment_env, HANDOFF_AIRFLOW_PARALLELISM="lots")
+    proc = subprocess.run([HANDOFF, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "HANDOFF_AIRFLOW_PARALLELISM" in proc.stderr
+    assert not (Path(env["HANDOFF_HOME"]) / "postgres").exists(), "nothing started on a bad config"
