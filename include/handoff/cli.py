@@ -31,12 +31,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_env(args: argparse.Namespace) -> int:
+    """Shell exports of the deployment's Airflow settings, for `eval "$(handoff env)"`."""
+    import shlex
+
+    from handoff.platform.secrets import load_or_create
+
+    deployment = _deployment()
+    secrets, _ = load_or_create(deployment.home / "secrets.json")
+    for key, value in sorted(deployment.airflow_vars(secrets).items()):
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handoff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start Postgres, the simulators and Airflow (idempotent)").set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop everything `up` started; data stays").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
+    sub.add_parser("env", help="print the Airflow environment as shell exports").set_defaults(func=cmd_env)
     try:
         from handoff.sim.cli import register
     except ImportError:

@@ -8,6 +8,7 @@ databases, warehouse schemas, simulators, Airflow metadata DB, then the four Air
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from handoff.config import Settings
+from handoff.config import REPO_ROOT, Settings
 from handoff.platform import bootstrap
 from handoff.platform.airflow_env import ADMIN_USER, airflow_environment, with_env, write_admin_password
 from handoff.platform.connections import SYSTEMS, connection_env
@@ -77,6 +78,11 @@ class Deployment:
         )
 
     def airflow_env(self, secrets: dict[str, str]) -> dict[str, str]:
+        """The environment of Airflow processes: this process's, overlaid with `airflow_vars`."""
+        return with_env(self.airflow_vars(secrets))
+
+    def airflow_vars(self, secrets: dict[str, str]) -> dict[str, str]:
+        """AIRFLOW_* (settings and connections) and PATH for this deployment."""
         _, warehouse_url, airflow_db_url = self._urls(secrets)
         conns = connection_env(self.sim_urls(), secrets["sim_client_id"], secrets["sim_client_secret"], warehouse_url)
         s = self.settings
@@ -84,8 +90,10 @@ class Deployment:
             home=self.home, db_url=airflow_db_url, secrets=secrets, parallelism=s.airflow_parallelism,
             idle_sleep=s.scheduler_idle_sleep_seconds, api_port=s.airflow_port, connections=conns,
         )
-        env["PATH"] = f"{Path(sys.executable).parent}:{with_env({}).get('PATH', '')}"
-        return with_env(env)
+        env["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+        if not s.external_postgres:
+            env |= dbt_environment(self.cluster.host, self.cluster.port, secrets["transformer"])
+        return env
 
     # ---- up ----------------------------------------------------------------------------------
     def up(self) -> None:
@@ -195,6 +203,15 @@ class Deployment:
                            for p in AIRFLOW_PARTS}
         info["ui"] = self.ui_url()
         return info
+
+
+def dbt_environment(host: str, port: int, password: str, dbname: str = bootstrap.WAREHOUSE_DB) -> dict[str, str]:
+    """What dbt_project/profiles.yml reads: the transformer role on the warehouse."""
+    return {
+        "HANDOFF_DBT_HOST": host, "HANDOFF_DBT_PORT": str(port), "HANDOFF_DBT_USER": bootstrap.ROLES["transformer"],
+        "HANDOFF_DBT_PASSWORD": password, "HANDOFF_DBT_DBNAME": dbname,
+        "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt_project"), "DBT_PROJECT_DIR": str(REPO_ROOT / "dbt_project"),
+    }
 
 
 def print_status(info: dict) -> None:
