@@ -1,0 +1,107 @@
+"""Kantata OX (PSA): workspaces, stories, users, time entries, expenses.
+
+Paging is keyset on `updated_at` (ascending, ties broken by id on the server), not plain page
+numbers: a record updated during a long read moves to the end of the list and would shift every
+later page by one, silently skipping a record. Each request re-anchors at the last timestamp
+seen (`updated_after` is strict, so anchor - 1 s includes it) and skips the records of that
+timestamp already read, which also handles groups of ties larger than a page (bulk approvals).
+Records are read in `results` order, not by iterating the top-level maps.
+Hard deletes have no feed: ids are reconciled against a full id listing, each confirmed by `only=`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from handoff.extract import models
+from handoff.extract.http import OAuthClientCredentials, SourceClient
+from handoff.extract.source import Source
+from handoff.extract.state import StreamState
+from handoff.extract.streams import Page, Stream, Window, parse_ts
+
+PER_PAGE = 200
+SECOND = timedelta(seconds=1)
+
+
+def _iso(ts) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KantataStream(Stream):
+    reconcile = True
+
+    def _records(self, body: dict) -> list[dict]:
+        objs = body.get(self.name) or {}
+        out = []
+        for r in body.get("results", []):
+            if r.get("key") != self.name:
+                continue
+            rec = objs.get(str(r["id"]))
+            if rec is None:
+                continue
+            out.append(rec if "id" in rec else {"id": str(r["id"]), **rec})
+        return out
+
+    def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
+        path = f"api/v1/{self.name}.json"
+        base = {"per_page": PER_PAGE, "order": "updated_at:asc", **self.options.get("params", {})}
+        if window.end:
+            base["updated_before"] = _iso(window.end)
+        anchor, skip, n = window.start, 0, 0
+        while True:
+            params = dict(base, page=skip // PER_PAGE + 1)
+            if anchor is not None:
+                params["updated_after"] = _iso(anchor - SECOND)
+            body = client.json("GET", path, params=params)
+            raw = self._records(body)
+            n += 1
+            records = raw[skip % PER_PAGE:]
+            yield Page(records, f"page {n} (after={params.get('updated_after')}, page={params['page']})")
+            if len(body.get("results", [])) < PER_PAGE:
+                return
+            last = parse_ts(raw[-1].get("updated_at")) if raw else None
+            if last is None:  # malformed: fall back to plain page numbers
+                skip += PER_PAGE
+                continue
+            if anchor is not None and last == anchor:
+                skip = (skip // PER_PAGE) * PER_PAGE + len(body["results"])
+            else:
+                anchor = last
+                skip = sum(1 for r in raw if parse_ts(r.get("updated_at")) == last)
+
+    def live_ids(self, client: SourceClient) -> Iterator[list[str]]:
+        page = 1
+        while True:
+            body = client.json("GET", f"api/v1/{self.name}.json",
+                               params={"per_page": PER_PAGE, "page": page, "order": "created_at:asc"})
+            ids = [str(r["id"]) for r in body.get("results", []) if r.get("key") == self.name]
+            yield ids
+            if len(body.get("results", [])) < PER_PAGE:
+                return
+            page += 1
+
+    def confirm_missing(self, client: SourceClient, ids: list[str]) -> set[str]:
+        gone = set(ids)
+        for i in range(0, len(ids), 100):
+            chunk = ids[i:i + 100]
+            body = client.json("GET", f"api/v1/{self.name}.json",
+                               params={"only": ",".join(chunk), "per_page": PER_PAGE})
+            gone -= {str(r["id"]) for r in body.get("results", []) if r.get("key") == self.name}
+        return gone
+
+
+SOURCE = Source(
+    name="kantata",
+    auth=lambda: OAuthClientCredentials("oauth/token"),
+    default_schedule="* * * * *",
+    description="Kantata OX (PSA): projects, tasks, people, time and expenses",
+    streams=[
+        KantataStream("workspaces", models.KtWorkspace),
+        KantataStream("stories", models.KtStory),
+        KantataStream("users", models.KtUser),
+        KantataStream("time_entries", models.KtTimeEntry),
+        KantataStream("expenses", models.KtExpense),
+    ],
+    tags=("psa",),
+)

@@ -1,0 +1,402 @@
+"""The generic stream runner: window → pages → validate → COPY + merge + cursor, exactly once.
+
+Cursor semantics (`ops.extract_state.cursor_ts`): the highest source modification time among
+the records committed in raw. Pages are requested in ascending modification order, so every
+record at or below the cursor is already landed. Each commit (a batch of pages, by default
+>= 5,000 records) lands rows, rejects, schema changes, ledger counters and the new cursor in one
+transaction. A scheduled run reads `modified >= cursor - lookback` with no upper bound:
+inclusive, so records sharing the cursor's timestamp across a page or run boundary are read
+again rather than skipped; the look-back catches late writers; the upsert makes the overlap a
+no-op. A process killed anywhere loses its uncommitted batch only, and the cursor did not move
+for it, so the next run reads it again.
+
+Run modes:
+- `incremental` (scheduled or manual run): [cursor - lookback, now]; advances the cursor.
+- `full_refresh` (param): everything; advances the cursor.
+- `backfill` (backfill runs, or conf `{"window": "interval"}`): exactly the run's data interval
+  [start, end) on the source modification time; never moves the cursor (it may be behind it).
+- snapshot streams (Workday): every run reads the whole report; ids missing are marked deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from pydantic import BaseModel, ValidationError
+
+from handoff.extract.http import SourceClient
+from handoff.extract.ledger import RunInfo, RunLedger
+from handoff.extract.load import Quality, RawLoader, Tombstone, copy_text
+from handoff.extract.state import StreamState, advance_state, load_state
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+NULL, DELETED, LIVE = "\\N", "\tt\t", "\tf\t"  # COPY text tokens
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a run reads: modification time in [start, end); None = unbounded."""
+
+    mode: str
+    start: datetime | None = None
+    end: datetime | None = None
+    advance_cursor: bool = True
+
+    def describe(self) -> str:
+        s = self.start.isoformat() if self.start else "-inf"
+        e = self.end.isoformat() if self.end else "now"
+        return f"{self.mode} [{s}, {e})"
+
+
+@dataclass
+class Page:
+    records: list[dict]
+    label: str
+
+
+@dataclass
+class ExtractSettings:
+    lookback: timedelta = timedelta(minutes=10)
+    commit_records: int = 5000
+    prefetch_pages: int = 2
+    reconcile_every: timedelta = timedelta(0)  # id reconciliation cadence (0 = every run)
+
+
+@dataclass
+class RunResult:
+    source: str
+    stream: str
+    batch_id: str
+    mode: str
+    pages: int = 0
+    records: int = 0
+    rejects: int = 0
+    deletes: int = 0
+    retries: int = 0
+    cursor: datetime | None = None
+    schema_changes: list = field(default_factory=list)
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """Parse the systems' timestamps (ISO with Z, +0000, +00:00, or a space separator) as aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):  # epoch milliseconds (HubSpot)
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    s = str(value)
+    if s.isdigit():
+        return datetime.fromtimestamp(int(s) / 1000, tz=UTC)
+    if s.endswith("+0000"):
+        s = s[:-5] + "+00:00"
+    dt = datetime.fromisoformat(s)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class Stream:
+    """One object of one system. Subclasses say how to page; identity comes from the model.
+
+    `model` declares the object's required fields (pydantic); `id_field`, `modified_field` and
+    `deleted_field` name the model attributes that give identity, version and deletion.
+    """
+
+    source: str = ""
+    name: str = ""
+    model: type[BaseModel]
+    id_field = "id"
+    modified_field: str | None = "updated_at"
+    deleted_field: str | None = None
+    snapshot = False  # a full report each run; ids not in it are deleted
+    reconcile = False  # list live ids periodically to find hard deletes
+
+    def __init__(self, name: str, model: type[BaseModel], **options: Any):
+        self.name, self.model = name, model
+        self.options = options
+        self._validate = model.__pydantic_validator__.validate_python
+
+    # -- to implement ----------------------------------------------------------------------------
+    def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
+        raise NotImplementedError
+
+    def tombstones(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[list[Tombstone]]:
+        """Deletes the system reports explicitly (HubSpot archived, NetSuite DeletedRecord)."""
+        return iter(())
+
+    def live_ids(self, client: SourceClient) -> Iterator[list[str]]:
+        """Every id the system still lists (reconciliation)."""
+        raise NotImplementedError
+
+    def confirm_missing(self, client: SourceClient, ids: list[str]) -> set[str]:
+        """Of `ids` absent from a listing, those the system really no longer has."""
+        return set(ids)
+
+    # -- shared ----------------------------------------------------------------------------------
+    def identify(self, record: dict) -> tuple[str, datetime | None, bool]:
+        """Validate the required fields; returns (id, modified, deleted) or raises ValidationError."""
+        m = self._validate(record)
+        modified = getattr(m, self.modified_field) if self.modified_field else None
+        deleted = bool(getattr(m, self.deleted_field)) if self.deleted_field else False
+        return str(getattr(m, self.id_field)), modified, deleted
+
+    def fields(self, record: dict) -> Iterable[str]:
+        """Field names used for schema-drift detection."""
+        return record.keys()
+
+    def declared_fields(self) -> list[str]:
+        return [f.alias or name for name, f in self.model.model_fields.items()]
+
+    @property
+    def table(self) -> str:
+        return f"raw_{self.source}.{self.name}"
+
+
+def anchored(
+    fetch: Callable[[datetime | None, int], tuple[list[dict], bool]],
+    start: datetime | None,
+    page_size: int,
+    cap: int,
+    modified_of: Callable[[dict], datetime | None],
+) -> Iterator[tuple[list[dict], datetime | None, int]]:
+    """Offset paging under a per-query result cap (HubSpot 10,000, NetSuite 100,000).
+
+    When the next page would pass the cap, start a new query at the last modification time seen
+    (inclusive: ties are re-read, not skipped; the upsert dedupes them).
+    """
+    since, offset = start, 0
+    while True:
+        records, more = fetch(since, offset)
+        yield records, since, offset
+        if not more or not records:
+            return
+        offset += len(records)
+        if offset + page_size > cap:
+            last = modified_of(records[-1])
+            if last is None or (since is not None and last <= since):
+                raise RuntimeError(f"more than {cap} records share modification time {since}: cannot page past it")
+            since, offset = last, 0
+
+
+def _prefetch(pages: Iterator[Page], depth: int) -> Iterator[Page]:
+    """Fetch the next pages in a thread while the current one is validated and loaded."""
+    if depth <= 0:
+        yield from pages
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for p in pages:
+                while not stop.is_set():
+                    try:
+                        q.put(p, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # forwarded to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, name="extract-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def compute_window(stream: Stream, state: StreamState, info: RunInfo, settings: ExtractSettings,
+                   interval_window: bool = False) -> Window:
+    if stream.snapshot:
+        return Window("snapshot", None, info.data_interval_end if interval_window else None)
+    if info.full_refresh:
+        return Window("full_refresh")
+    if interval_window or info.run_type == "backfill":
+        return Window("backfill", info.data_interval_start, info.data_interval_end, advance_cursor=False)
+    start = state.cursor_ts - settings.lookback if state.cursor_ts else None
+    return Window("incremental", start)
+
+
+class StreamRunner:
+    """Runs one stream once: the body of an Airflow task, also callable from scripts and tests."""
+
+    def __init__(self, stream: Stream, client: SourceClient, conn, settings: ExtractSettings | None = None):
+        self.stream, self.client, self.conn = stream, client, conn
+        conn.autocommit = True  # every `conn.transaction()` below is then a real, committed transaction
+        self.settings = settings or ExtractSettings()
+
+    def run(self, info: RunInfo | None = None, interval_window: bool = False) -> RunResult:
+        from handoff.warehouse.migrate import ensure_ready
+
+        info = info or RunInfo()
+        s, conn = self.stream, self.conn
+        ensure_ready(conn, s.source, s.name)
+        state = load_state(conn, s.source, s.name)
+        window = compute_window(s, state, info, self.settings, interval_window)
+        batch_id = f"{s.source}.{s.name}.{datetime.now(UTC):%Y%m%dT%H%M%S}.{uuid.uuid4().hex[:8]}"
+        ledger = RunLedger(s.source, s.name, batch_id)
+        ledger.start(conn, info, window.mode, window.start, window.end)
+        result = RunResult(s.source, s.name, batch_id, window.mode)
+        log.info("%s: start %s batch=%s cursor=%s", s.table, window.describe(), batch_id, state.cursor_ts)
+        try:
+            self._run(window, state, ledger, result)
+        except BaseException as exc:
+            try:
+                ledger.finish(conn, "failed", self.client.retries, f"{type(exc).__name__}: {exc}"[:2000])
+            except Exception:  # the warehouse may be the thing that failed
+                log.exception("could not record the failure in ops.extract_runs")
+            raise
+        result.retries = self.client.retries
+        ledger.finish(conn, "success", self.client.retries)
+        log.info(
+            "%s: done %s pages=%d records=%d rejects=%d deletes=%d retries=%d cursor=%s",
+            s.table, window.mode, result.pages, result.records, result.rejects, result.deletes,
+            result.retries, result.cursor,
+        )
+        return result
+
+    # ------------------------------------------------------------------------------------------
+    def _run(self, window: Window, state: StreamState, ledger: RunLedger, result: RunResult) -> None:
+        s, conn = self.stream, self.conn
+        loader = RawLoader(conn, s.source, s.name)
+        quality = Quality(conn, s.source, s.name, s.declared_fields())
+        identify, fields_of = s.identify, s.fields
+        buf: list[str] = []
+        rejects: list[tuple[str | None, str, str]] = []
+        seen: set[str] = set()
+        samples: dict[str, Any] = {}
+        ids: set[str] = set()
+        dup = False
+        pending_pages = pending_records = 0
+        max_mod: datetime | None = None
+        live_ids: list[str] = []
+
+        def flush() -> None:
+            nonlocal buf, rejects, ids, dup, pending_pages, pending_records, max_mod
+            if not pending_pages:
+                return
+            with conn.transaction():
+                if buf:
+                    loader.copy_rows(buf)
+                    loader.merge(ledger.batch_id, unique_ids=not dup)
+                quality.reject(ledger.batch_id, rejects)
+                changes = quality.observe_fields(ledger.batch_id, seen, samples)
+                ledger.record_batch(conn, pending_pages, len(buf), len(rejects), 0, self.client.retries)
+                if window.advance_cursor and max_mod is not None:
+                    advance_state(conn, s.source, s.name, ledger.batch_id, max_mod)
+            for f, ch in changes:
+                log.warning("%s: schema change: field %r %s (recorded in ops.schema_changes)", s.table, f, ch)
+            result.schema_changes += changes
+            result.records += len(buf)
+            result.rejects += len(rejects)
+            result.pages += pending_pages
+            if max_mod is not None and (result.cursor is None or max_mod > result.cursor):
+                result.cursor = max_mod
+            buf, rejects, ids, dup = [], [], set(), False
+            seen.clear()
+            samples.clear()
+            pending_pages = pending_records = 0
+
+        for page in _prefetch(s.pages(self.client, window, state), self.settings.prefetch_pages):
+            page_rejects = 0
+            for rec in page.records:
+                try:
+                    sid, modified, deleted = identify(rec)
+                except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                    rid = rec.get(s.id_field) if isinstance(rec, dict) else None
+                    rejects.append((None if rid is None else str(rid), _reason(exc), _encode(rec).decode()))
+                    page_rejects += 1
+                    continue
+                if sid in ids:
+                    dup = True
+                ids.add(sid)
+                if s.snapshot:
+                    live_ids.append(sid)
+                if modified is not None and (max_mod is None or modified > max_mod):
+                    max_mod = modified
+                buf.append(
+                    copy_text(sid) + "\t" + (NULL if modified is None else modified.isoformat())
+                    + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"
+                )
+                for f in fields_of(rec):
+                    if f not in seen:
+                        seen.add(f)
+                        samples[f] = rec.get(f) if f in rec else None
+            pending_pages += 1
+            pending_records += len(page.records)
+            log.info(
+                "%s: %s records=%d rejects=%d cursor=%s retries=%d",
+                s.table, page.label, len(page.records), page_rejects, max_mod, self.client.retries,
+            )
+            if pending_records >= self.settings.commit_records:
+                flush()
+        flush()
+
+        # Deletes the system reports.
+        for tombs in s.tombstones(self.client, window, state):
+            with conn.transaction():
+                n = loader.apply_tombstones(tombs, ledger.batch_id)
+                ledger.record_batch(conn, 0, 0, 0, n, self.client.retries)
+            result.deletes += n
+            log.info("%s: %d delete(s) reported, %d applied", s.table, len(tombs), n)
+
+        if s.snapshot:
+            with conn.transaction():
+                loader.stage_live_ids(live_ids)
+                n = loader.delete_missing(ledger.batch_id)
+                ledger.record_batch(conn, 0, 0, 0, n, self.client.retries)
+            result.deletes += n
+            log.info("%s: snapshot of %d ids, %d missing marked deleted", s.table, len(live_ids), n)
+        elif s.reconcile and window.mode != "backfill":
+            self._reconcile(loader, ledger, state, result)
+
+    def _reconcile(self, loader: RawLoader, ledger: RunLedger, state: StreamState, result: RunResult) -> None:
+        """Hard deletes: ids raw holds that the system no longer lists (each confirmed by id)."""
+        s, conn = self.stream, self.conn
+        last = state.extra.get("reconciled_at")
+        now = datetime.now(UTC)
+        if last and now - datetime.fromisoformat(last) < self.settings.reconcile_every:
+            return
+        listed: list[str] = []
+        for chunk in s.live_ids(self.client):
+            listed.extend(chunk)
+        listed_set = set(listed)
+        held = [r[0] for r in conn.execute(
+            f"SELECT source_id FROM {s.table} WHERE NOT is_deleted"  # noqa: S608 - identifiers from code
+        ).fetchall()]
+        missing = [i for i in held if i not in listed_set]
+        gone = s.confirm_missing(self.client, missing) if missing else set()
+        with conn.transaction():
+            n = loader.apply_tombstones([Tombstone(i, None) for i in sorted(gone)], ledger.batch_id)
+            ledger.record_batch(conn, 0, 0, 0, n, self.client.retries)
+            advance_state(conn, s.source, s.name, ledger.batch_id, None, {"reconciled_at": now.isoformat()})
+        result.deletes += n
+        log.info("%s: reconciled %d listed ids; %d missing, %d confirmed deleted", s.table, len(listed),
+                 len(missing), n)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<record>'}: {e['msg']}" for e in exc.errors()
+        )[:1000]
+    return f"{type(exc).__name__}: {exc}"[:1000]
