@@ -253,6 +253,12 @@ class SourceClient:
             raise RetryableError("401 token renewed", wait=0.0)
         if status in RETRYABLE_STATUS:
             raise RetryableError(f"HTTP {status}: {system_message(resp)[:200]}", wait=server_wait(resp))
+        if status == 403 and "REQUEST_LIMIT_EXCEEDED" in resp.text:
+            # Salesforce's rate limit. Retried only when the server says when to come back soon
+            # enough; a spent daily allowance (no Retry-After) fails with the system's message.
+            wait = server_wait(resp)
+            if wait is not None and wait <= self.policy.max_server_wait:
+                raise RetryableError(f"HTTP 403: {system_message(resp)[:200]}", wait=wait)
         raise SourceApiError(self.system, status, system_message(resp), url.split("?")[0])
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -226,8 +226,8 @@ def _prefetch(pages: Iterator[Page], depth: int) -> Iterator[Page]:
 
 def compute_window(stream: Stream, state: StreamState, info: RunInfo, settings: ExtractSettings,
                    interval_window: bool = False) -> Window:
-    if stream.snapshot:
-        return Window("snapshot", None, info.data_interval_end if interval_window else None)
+    if stream.snapshot:  # a report is always the current snapshot: replaying an old one would regress raw
+        return Window("snapshot")
     if info.full_refresh:
         return Window("full_refresh")
     if interval_window or info.run_type == "backfill":
@@ -337,10 +337,10 @@ class StreamRunner:
                     copy_text(sid) + "\t" + (NULL if modified is None else modified.isoformat())
                     + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"
                 )
-                for f in fields_of(rec):
-                    if f not in seen:
-                        seen.add(f)
-                        samples[f] = rec.get(f) if f in rec else None
+                seen.update(fields_of(rec))
+            if not seen <= quality.known:  # a new field: keep one sample value for ops.schema_changes
+                for f in seen - quality.known - samples.keys():
+                    samples[f] = next((_sample(r, f, fields_of) for r in page.records if f in fields_of(r)), None)
             pending_pages += 1
             pending_records += len(page.records)
             log.info(
@@ -392,6 +392,11 @@ class StreamRunner:
         result.deletes += n
         log.info("%s: reconciled %d listed ids; %d missing, %d confirmed deleted", s.table, len(listed),
                  len(missing), n)
+
+
+def _sample(rec: dict, f: str, fields_of) -> Any:
+    container = rec if f in rec else (rec.get("properties") or {})
+    return container.get(f)
 
 
 def _reason(exc: BaseException) -> str:

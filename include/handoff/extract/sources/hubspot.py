@@ -20,15 +20,12 @@ from handoff.extract.state import StreamState
 from handoff.extract.streams import Page, Stream, Window, anchored, parse_ts
 
 SEARCH_LIMIT, SEARCH_CAP, LIST_LIMIT = 200, 10_000, 100
+COMMON = ["createdate", "hs_object_id", "hs_lastmodifieddate"]
 PROPERTIES = {
-    "companies": ["name", "domain", "industry", "country", "city", "numberofemployees", "annualrevenue",
-                  "lifecyclestage", "hubspot_owner_id", "createdate", "hs_lastmodifieddate", "hs_object_id"],
-    "contacts": ["firstname", "lastname", "email", "jobtitle", "phone", "company", "associatedcompanyid",
-                 "lifecyclestage", "hubspot_owner_id", "createdate", "lastmodifieddate", "hs_object_id"],
-    "deals": ["dealname", "amount", "dealstage", "pipeline", "closedate", "deal_currency_code",
-              "hubspot_owner_id", "createdate", "hs_lastmodifieddate", "hs_object_id"],
-    "line_items": ["name", "quantity", "price", "amount", "hs_product_id", "hs_sku", "createdate",
-                   "hs_lastmodifieddate", "hs_object_id"],
+    "companies": ["name", "domain", "industry", "country", "city", "hs_currency"],
+    "contacts": ["firstname", "lastname", "email", "associatedcompanyid", "jobtitle", "lastmodifieddate"],
+    "deals": ["dealname", "dealstage", "pipeline", "amount", "deal_currency_code", "closedate", "hs_is_closed_won"],
+    "line_items": ["name", "quantity", "price", "amount", "hs_line_item_currency_code", "hs_sku"],
 }
 
 
@@ -45,7 +42,7 @@ class HubSpotStream(Stream):
 
     def properties(self, client: SourceClient) -> list[str]:
         extra = [p.strip() for p in str(client.extra.get(f"properties_{self.name}", "")).split(",") if p.strip()]
-        return list(dict.fromkeys(PROPERTIES[self.name] + extra))
+        return list(dict.fromkeys(PROPERTIES[self.name] + COMMON + extra))
 
     def identify(self, record: dict):
         m = self._validate(record)

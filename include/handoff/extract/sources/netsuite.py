@@ -88,6 +88,7 @@ SOURCE = Source(
     settings_keys=("account",),
     streams=[
         SuiteQLStream("subsidiary", models.NetSuiteRecord, **{"from": "subsidiary"}),
+        SuiteQLStream("accountingperiod", models.NetSuiteRecord, **{"from": "accountingperiod"}),
         SuiteQLStream("customer", models.NsEntity, recordtype="customer", **{"from": "customer"}),
         SuiteQLStream("job", models.NsEntity, recordtype="job", **{"from": "job"}),
         SuiteQLStream("employee", models.NsEntity, recordtype="employee", **{"from": "employee"}),

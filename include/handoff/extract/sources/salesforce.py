@@ -19,15 +19,15 @@ from handoff.extract.streams import Page, Stream, Window
 
 COMMON = ["Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"]
 FIELDS = {
-    "Account": ["Name", "Type", "Industry", "BillingCountry", "BillingCity", "CurrencyIsoCode", "OwnerId",
-                "AnnualRevenue", "NumberOfEmployees", "Website"],
-    "Contact": ["AccountId", "FirstName", "LastName", "Email", "Title", "Phone", "OwnerId"],
-    "Opportunity": ["AccountId", "Name", "StageName", "Amount", "CloseDate", "Probability", "IsClosed", "IsWon",
-                    "CurrencyIsoCode", "OwnerId", "Type", "LeadSource"],
-    "OpportunityLineItem": ["OpportunityId", "Product2Id", "Name", "Quantity", "UnitPrice", "TotalPrice",
-                            "ServiceDate", "Description"],
-    "User": ["Username", "FirstName", "LastName", "Email", "IsActive", "Title", "Department"],
+    "Account": ["Name", "Type", "Industry", "BillingCountry", "Website", "CurrencyIsoCode", "OwnerId"],
+    "Contact": ["AccountId", "FirstName", "LastName", "Name", "Email", "Title", "CurrencyIsoCode", "OwnerId"],
+    "Opportunity": ["AccountId", "Name", "StageName", "Probability", "IsClosed", "IsWon", "CloseDate", "Amount",
+                    "CurrencyIsoCode", "Type", "OwnerId"],
+    "OpportunityLineItem": ["OpportunityId", "Name", "ProductCode", "Quantity", "UnitPrice", "TotalPrice",
+                            "ServiceDate", "CurrencyIsoCode"],
+    "User": ["Name", "Username", "Email", "IsActive", "Title"],
 }
+NOT_DELETABLE = {"User"}  # User rows are deactivated, never deleted: no IsDeleted field
 
 
 def soql_ts(ts) -> str:
@@ -41,7 +41,8 @@ class SalesforceStream(Stream):
 
     def soql(self, client: SourceClient, window: Window) -> str:
         extra = [f.strip() for f in str(client.extra.get(f"fields_{self.name}", "")).split(",") if f.strip()]
-        fields = list(dict.fromkeys(COMMON + FIELDS[self.name] + extra))
+        common = [f for f in COMMON if not (f == "IsDeleted" and self.name in NOT_DELETABLE)]
+        fields = list(dict.fromkeys(common + FIELDS[self.name] + extra))
         where = []
         if window.start:
             where.append(f"SystemModstamp >= {soql_ts(window.start)}")

@@ -2,13 +2,13 @@
 
 A report has no paging, no modification time and no delete feed: every run reads the whole
 snapshot, upserts the entries whose content changed, and marks ids absent from the snapshot as
-deleted. A backfill run passes `Effective_as_of_Date` = the end of its interval.
+deleted. Backfills and full refreshes read the current snapshot too: replaying an old snapshot
+would regress raw (it holds the latest version of each worker).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 from handoff.extract import models
 from handoff.extract.http import BasicAuth, SourceClient
@@ -19,18 +19,16 @@ from handoff.extract.streams import Page, Stream, Window
 
 class WorkdayReport(Stream):
     modified_field = None
+    snapshot = True
 
     @property
     def id_field(self) -> str:  # type: ignore[override]
         return self.options["id_field"]
-    snapshot = True
 
     def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
         tenant = client.extra.get("tenant", "handoff")
         owner = client.extra.get("report_owner", "ISU_Handoff")
         params = {"format": "json"}
-        if window.end is not None and self.options.get("effective_prompt"):
-            params[self.options["effective_prompt"]] = (window.end - timedelta(seconds=1)).date().isoformat()
         body = client.json("GET", f"ccx/service/customreport2/{tenant}/{owner}/{self.options['report']}",
                            params=params)
         yield Page(body.get("Report_Entry", []), f"report {self.options['report']}")
@@ -43,8 +41,7 @@ SOURCE = Source(
     description="Workday RaaS (HRIS): workers, cost rates and organizations",
     settings_keys=("tenant", "report_owner"),
     streams=[
-        WorkdayReport("workers", models.WdWorker, report="Handoff_Workers", id_field="Worker_ID",
-                      effective_prompt="Effective_as_of_Date"),
+        WorkdayReport("workers", models.WdWorker, report="Handoff_Workers", id_field="Worker_ID"),
         WorkdayReport("organizations", models.WdOrganization, report="Handoff_Organizations",
                       id_field="Organization_ID"),
     ],
