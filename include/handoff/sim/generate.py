@@ -1,0 +1,593 @@
+"""Initial world: the firm's history up to world time 0, deterministic from the seed.
+
+Small entities are drawn with `random.Random(seed)`; time entries are drawn column-wise with numpy
+so two million of them take seconds. `open_project` is shared with the clock (events.py): a closed
+won deal becomes a Kantata workspace with stories and a NetSuite job (and customer if new).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from . import clock
+from .clock import DAY, day_iso
+from .ids import sf_id
+from .timeentries import APPROVED, DRAFT, NOTES, REJECTED, SUBMITTED
+from .world import FX_USD, NS_CURRENCY_ID
+
+FIRST = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Isla", "Jonas", "Kira", "Liam",
+         "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor", "Wen", "Yusuf",
+         "Zoe", "Amir", "Bea", "Carlos", "Dana", "Emil", "Fatima", "Gil", "Hana", "Ivan", "Jade", "Kofi"]
+LAST = ["Adams", "Baker", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen",
+        "Kowalski", "Lopez", "Müller", "Nakamura", "O'Brien", "Patel", "Rossi", "Schmidt", "Taylor",
+        "Ueda", "Varga", "Weber", "Xu", "Young", "Zimmer", "Novak", "Okafor", "Silva"]
+CO_A = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne", "Soylent",
+        "Hooli", "Vandelay", "Massive", "Aperture", "Oscorp", "Gringotts", "Nakatomi", "Pied Piper",
+        "Monarch", "Virtucon", "Blue Sun", "Dunder", "Sterling", "Prestige"]
+CO_B = ["Corp", "Industries", "Holdings", "Group", "Labs", "Logistics", "Retail", "Energy", "Health",
+        "Bank", "Foods", "Media"]
+INDUSTRY = ["Banking", "Retail", "Healthcare", "Energy", "Manufacturing", "Media", "Technology"]
+SUBSIDIARIES = [(1, "Handoff Consulting Inc.", "USD", "US", "New York"),
+                (2, "Handoff Consulting UK Ltd", "GBP", "GB", "London"),
+                (3, "Handoff Consulting GmbH", "EUR", "DE", "Berlin")]
+PRACTICES = ["Data & Analytics", "Cloud Engineering", "Strategy", "CRM Transformation"]
+DEPARTMENTS = ["Delivery", "Architecture", "Project Management"]
+LEVELS = [("Consultant", 9000, 16000), ("Senior Consultant", 11500, 20000), ("Manager", 14000, 25000),
+          ("Principal", 18000, 32000)]  # (title, hourly cost cents, hourly bill rate cents) in USD
+SERVICES = [("Implementation Services", "SVC-IMPL"), ("Advisory Retainer", "SVC-ADV"),
+            ("Training", "SVC-TRN"), ("Managed Services", "SVC-MS")]
+SF_STAGES = [("Prospecting", 10), ("Qualification", 20), ("Proposal/Price Quote", 50),
+             ("Negotiation/Review", 80), ("Closed Won", 100), ("Closed Lost", 0)]
+HS_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+             "contractsent", "closedwon", "closedlost"]
+STORIES_PER_PROJECT = 6  # 4 tasks, then 2 billing milestones
+SUB_BY_CURRENCY = {"USD": 1, "GBP": 2, "EUR": 3}
+
+
+def generate(w) -> None:
+    rnd = random.Random(w.seed)
+    s = w.scale
+    now = w.now
+    w.hist_start = now - s.history_days * DAY
+    _netsuite_static(w)
+    _workers(w, rnd)
+    _salesforce(w, rnd)
+    _hubspot(w, rnd)
+    _projects(w, rnd)
+    _time_entries(w, np.random.default_rng(w.seed))
+    _expenses(w, rnd)
+    _invoices(w, rnd)
+    w.cases["currency_mix"] = {c: [p["ws_id"] for p in w.projects if p["currency"] == c] for c in FX_USD}
+
+
+# ---- NetSuite reference data ------------------------------------------------------------
+def _netsuite_static(w) -> None:
+    t0 = w.hist_start - 400 * DAY
+    for cid, (code, name) in {1: ("USD", "US Dollar"), 2: ("GBP", "British pound"),
+                              4: ("EUR", "Euro")}.items():
+        w.ns["currency"].put(cid, {"id": cid, "symbol": code, "name": name, "lastmodifieddate": t0})
+    for sid, name, cur, country, _city in SUBSIDIARIES:
+        w.ns["subsidiary"].put(sid, {"id": sid, "name": name, "currency": NS_CURRENCY_ID[cur],
+                                     "country": country, "iselimination": "F", "isinactive": "F",
+                                     "lastmodifieddate": t0})
+    # monthly accounting periods from before history to 3 months ahead; closed = ended > 31 days ago
+    import datetime as dt
+    d = clock.to_dt(w.hist_start - 62 * DAY).date().replace(day=1)
+    end_limit = clock.to_dt(w.now + 100 * DAY).date()
+    pid = 1
+    while d < end_limit:
+        nxt = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        start_day, end_day = (d - clock.EPOCH_DATE).days, (nxt - clock.EPOCH_DATE).days - 1
+        w.ns["accountingperiod"].put(pid, {
+            "id": pid, "periodname": d.strftime("%b %Y"), "startdate": start_day, "enddate": end_day,
+            "closed": "T" if (end_day + 1) * DAY + 31 * DAY <= w.now else "F", "isquarter": "F",
+            "isyear": "F", "isadjust": "F", "lastmodifieddate": t0})
+        pid, d = pid + 1, nxt
+
+
+# ---- Workday workers, Kantata users, NetSuite employees ---------------------------------
+def _workers(w, rnd) -> None:
+    n = w.scale.consultants
+    for i, (oid, name, typ) in enumerate(
+            [(f"LE-{sid}", name, "Company") for sid, name, *_ in SUBSIDIARIES]
+            + [(f"DEP-{j}", d, "Department") for j, d in enumerate(DEPARTMENTS)]
+            + [(f"PRA-{j}", p, "Practice") for j, p in enumerate(PRACTICES)]):
+        w.orgs.append({"Organization_ID": oid, "Organization_Name": name, "Organization_Type": typ,
+                       "Organization_Code": f"ORG{i:03d}"})
+    missing = n - 1  # the newest hire was never set up in NetSuite
+    for i in range(n):
+        sub = rnd.choices(SUBSIDIARIES, weights=[6, 3, 2])[0]
+        level = 3 if i < max(1, n // 10) else rnd.choices([0, 1, 2], weights=[5, 3, 2])[0]
+        first, last = FIRST[i % len(FIRST)], LAST[(i * 7 + i // len(FIRST)) % len(LAST)]
+        hire_day = (w.hist_start // DAY) - rnd.randrange(30, 2000) if i != missing else w.now // DAY - 20
+        terminated = i >= max(1, n // 10) and i != missing and rnd.random() < 0.06
+        term_day = w.now // DAY - rnd.randrange(5, 40) if terminated else None
+        cost_usd = LEVELS[level][1] * (0.9 + 0.2 * rnd.random())
+        fx = FX_USD[sub[2]]
+        rates, eff = [], max(hire_day, w.hist_start // DAY - 300)
+        for k in range(rnd.randrange(1, 4)):
+            rates.append({"Effective_Date": day_iso(eff), "Hourly_Cost_Rate": f"{cost_usd * (1 + .04 * k) / fx / 100:.2f}",
+                          "Currency": sub[2]})
+            eff += rnd.randrange(120, 240)
+            if eff >= w.now // DAY:
+                break
+        worker = {"Worker_ID": f"W{21000 + i}", "Employee_Type": "Regular", "Legal_Name": f"{first} {last}",
+                  "First_Name": first, "Last_Name": last,
+                  "Email": f"{first.lower()}.{last.lower().replace(chr(39), '')}{i}@handoff.example",
+                  "Hire_Date": day_iso(hire_day), "Department": DEPARTMENTS[i % len(DEPARTMENTS)],
+                  "Practice": PRACTICES[i % len(PRACTICES)], "Company": sub[1], "Company_ID": f"LE-{sub[0]}",
+                  "Currency": sub[2], "Manager_ID": f"W{21000 + (i % max(1, n // 10))}" if level < 3 else None,
+                  "Cost_Rates": rates, "_level": level, "_sub": sub[0], "_hire_day": hire_day,
+                  "_term_day": term_day, "_kt_user": str(5000 + i), "_ns_employee": None if i == missing else 200 + i}
+        if term_day is not None:
+            worker["Termination_Date"] = day_iso(term_day)
+        w.workers.append(worker)
+        created = clock.kt_datetime(max(hire_day * DAY, w.hist_start - 30 * DAY) + 9 * 3600)
+        ext_id = str(700000 + i)
+        w.kt["external_references"].put(ext_id, _ext_ref(ext_id, "workday", "Worker", worker["Worker_ID"],
+                                                          "User", worker["_kt_user"], created))
+        w.kt["users"].put(worker["_kt_user"], {
+            "id": worker["_kt_user"], "full_name": f"{first} {last}", "email_address": worker["Email"],
+            "headline": LEVELS[level][0], "classification": "maven",
+            "manager_id": str(5000 + (i % max(1, n // 10))) if level < 3 else None,
+            "role_id": str(60 + level), "external_reference_ids": [ext_id], "city": sub[4], "country": sub[3],
+            "created_at": created, "updated_at": created})
+        if i == missing:
+            w.cases["employee_missing_in_netsuite"].append(worker["Worker_ID"])
+            continue
+        eid = 200 + i
+        ts = max(hire_day * DAY, w.hist_start - 30 * DAY) + 10 * 3600
+        w.ns["employee"].put(eid, {
+            "id": eid, "entityid": f"{first} {last}", "firstname": first, "lastname": last,
+            "email": worker["Email"], "subsidiary": sub[0], "externalid": worker["Worker_ID"],
+            "isinactive": "T" if terminated else "F", "hiredate": hire_day, "releasedate": term_day,
+            "laborcost": f"{cost_usd / fx / 100:.2f}", "datecreated": ts,
+            "lastmodifieddate": term_day * DAY + 3600 if terminated else ts})
+
+
+def _ext_ref(rid, service, model, ref, subject_type, subject_id, created):
+    return {"id": rid, "service_name": service, "service_model": model, "service_model_ref": ref,
+            "subject_type": subject_type, "subject_id": subject_id, "status": "synced",
+            "created_at": created, "updated_at": created}
+
+
+def _company_name(rnd, i):
+    return f"{CO_A[i % len(CO_A)]} {CO_B[(i // len(CO_A) + i) % len(CO_B)]}" + (f" {i // 200 + 1}" if i >= 200 else "")
+
+
+# ---- Salesforce -------------------------------------------------------------------------
+def _sf_rec(obj, n, created, modified=None, **fields):
+    rec = {"Id": sf_id(obj, n), **fields, "CreatedDate": clock.sf_datetime(created),
+           "LastModifiedDate": clock.sf_datetime(modified or created),
+           "SystemModstamp": clock.sf_datetime(modified or created)}
+    if obj != "User":
+        rec["IsDeleted"] = False
+    return rec
+
+
+def _salesforce(w, rnd) -> None:
+    s = w.scale
+    t0 = w.hist_start - 30 * DAY + 8 * 3600  # the CRM data migration
+    users = []
+    for i in range(s.sf_users):
+        name = f"{FIRST[(i * 5 + 3) % len(FIRST)]} {LAST[(i * 3 + 1) % len(LAST)]}"
+        u = w.sf["User"].put(sf_id("User", i + 1), _sf_rec("User", i + 1, t0, Name=name,
+                             Username=f"rep{i}@handoff.example", Email=f"rep{i}@handoff.example",
+                             IsActive=True, Title="Account Executive"))
+        users.append(u["Id"])
+    w.sf_accounts = []
+    contacts_per = max(6, -(-240 // s.accounts))  # >200 contacts share the migration stamp, even in tiny
+    cn = 0
+    for a in range(s.accounts):
+        cur = rnd.choices(["USD", "GBP", "EUR"], weights=[6, 3, 2])[0]
+        name = _company_name(rnd, a)
+        modified = t0 + rnd.randrange(0, s.history_days * DAY) if rnd.random() < 0.5 else None
+        acc = w.sf["Account"].put(sf_id("Account", a + 1), _sf_rec(
+            "Account", a + 1, t0, modified, Name=name, Type="Customer", Industry=rnd.choice(INDUSTRY),
+            BillingCountry={"USD": "United States", "GBP": "United Kingdom", "EUR": "Germany"}[cur],
+            Website=f"www.{name.split()[0].lower()}.example", CurrencyIsoCode=cur, OwnerId=rnd.choice(users)))
+        w.sf_accounts.append(acc["Id"])
+        for _ in range(contacts_per):
+            cn += 1
+            f, la = rnd.choice(FIRST), rnd.choice(LAST)
+            modified = t0 + rnd.randrange(DAY, s.history_days * DAY) if rnd.random() < 0.1 else None
+            w.sf["Contact"].put(sf_id("Contact", cn), _sf_rec(
+                "Contact", cn, t0, modified, AccountId=acc["Id"], FirstName=f, LastName=la, Name=f"{f} {la}",
+                Email=f"{f.lower()}.{cn}@{name.split()[0].lower()}.example", Title=rnd.choice(
+                    ["CIO", "CFO", "Head of Data", "VP Operations", "Procurement Lead"]),
+                CurrencyIsoCode=cur, OwnerId=acc["OwnerId"]))
+    w.cases["modstamp_ties"]["salesforce.Contact"] = clock.sf_datetime(t0)
+    for rid in sorted(w.sf["Contact"].rows)[3::97][:3]:  # a few deleted contacts (queryAll / deleted)
+        ts = w.now - rnd.randrange(1, 12) * DAY
+        w.sf_touch("Contact", rid, ts, IsDeleted=True)
+        w.sf_deleted["Contact"][rid] = ts
+    on = 0
+    for acc_id in w.sf_accounts:
+        acc = w.sf["Account"].rows[acc_id]
+        for _ in range(rnd.randrange(1, 5)):
+            on += 1
+            _sf_opportunity(w, rnd, on, acc, created=w.hist_start + rnd.randrange(-90, s.history_days - 10) * DAY
+                            + rnd.randrange(8, 18) * 3600)
+
+
+def _sf_opportunity(w, rnd, on, acc, created) -> dict:
+    stage_i = rnd.choices(range(6), weights=[1, 1, 1, 1, 4, 2])[0]
+    stage, prob = SF_STAGES[stage_i]
+    closed = stage_i >= 4
+    close_day = created // DAY + rnd.randrange(20, 90)
+    modified = min(close_day * DAY + 15 * 3600, w.now - 3600) if closed else created + rnd.randrange(1, 20) * DAY
+    modified = min(max(modified, created), w.now - 60)
+    amount = 0
+    opp = _sf_rec("Opportunity", on, created, modified, AccountId=acc["Id"],
+                  Name=f"{acc['Name']} - {rnd.choice(['Data Platform', 'Cloud Migration', 'CRM Rollout', 'Strategy Review'])}"
+                       f" {on}", StageName=stage, Probability=prob, IsClosed=closed, IsWon=stage == "Closed Won",
+                  CloseDate=day_iso(close_day), Amount=None, CurrencyIsoCode=acc["CurrencyIsoCode"],
+                  Type="New Business", OwnerId=acc["OwnerId"])
+    for k in range(rnd.randrange(1, 4)):
+        ln = w.next_id("sf_oli", 1)
+        svc = SERVICES[(on + k) % len(SERVICES)]
+        qty = rnd.randrange(10, 120)
+        price = rnd.choice([1200, 1500, 1800, 2200])
+        amount += qty * price
+        w.sf["OpportunityLineItem"].put(sf_id("OpportunityLineItem", ln), _sf_rec(
+            "OpportunityLineItem", ln, created, modified, OpportunityId=opp["Id"], Name=f"{opp['Name']} {svc[0]}",
+            ProductCode=svc[1], Quantity=float(qty), UnitPrice=float(price), TotalPrice=float(qty * price),
+            ServiceDate=opp["CloseDate"], CurrencyIsoCode=opp["CurrencyIsoCode"]))
+    opp["Amount"] = float(amount)
+    return w.sf["Opportunity"].put(opp["Id"], opp)
+
+
+# ---- HubSpot ----------------------------------------------------------------------------
+def _hs_obj(rid, created, modified, props, obj):
+    c, m = clock.hs_datetime(created), clock.hs_datetime(modified)
+    props = {k: None if v is None else str(v) for k, v in props.items()}
+    props.update({"createdate": c, "hs_object_id": str(rid), "hs_lastmodifieddate": m})
+    if obj == "contacts":
+        props["lastmodifieddate"] = m
+    return {"id": str(rid), "properties": props, "createdAt": c, "updatedAt": m, "archived": False}
+
+
+def _hubspot(w, rnd) -> None:
+    s = w.scale
+    t0 = w.hist_start - 20 * DAY + 11 * 3600  # business unit's CRM import
+    sf_accounts = [w.sf["Account"].rows[a] for a in w.sf_accounts]
+    w.hs_companies = []
+    for i in range(s.hs_companies):
+        rid = 1000 + i
+        if i % 5 == 0 and i // 5 < len(sf_accounts):  # duplicate of a Salesforce account, named differently
+            acc = sf_accounts[i // 5]
+            name = acc["Name"].upper().replace(" CORP", " CORPORATION") + " (EMEA)"
+            w.cases["hubspot_duplicates"][str(rid)] = acc["Id"]
+            cur = acc["CurrencyIsoCode"]
+        else:
+            name = _company_name(rnd, s.accounts + i + 7)
+            cur = rnd.choice(["USD", "EUR", "GBP"])
+        modified = t0 if rnd.random() < 0.7 else t0 + rnd.randrange(DAY, s.history_days * DAY)
+        w.hs["companies"].put(str(rid), _hs_obj(rid, t0, modified, {
+            "name": name, "domain": f"{name.split()[0].lower()}{i}.example", "industry": rnd.choice(INDUSTRY),
+            "country": {"USD": "United States", "GBP": "United Kingdom", "EUR": "Germany"}[cur],
+            "city": None, "hs_currency": cur}, "companies"))
+        w.hs_companies.append(str(rid))
+    w.cases["modstamp_ties"]["hubspot.companies"] = clock.hs_datetime(t0)
+    for i in range(max(40, s.hs_companies * 3)):
+        rid = 2000 + i
+        f, la = rnd.choice(FIRST), rnd.choice(LAST)
+        modified = t0 if rnd.random() < 0.75 else t0 + rnd.randrange(DAY, s.history_days * DAY)
+        obj = _hs_obj(rid, t0, modified, {"firstname": f, "lastname": la, "email": f"{f.lower()}{i}@bu.example",
+                                          "associatedcompanyid": rnd.choice(w.hs_companies),
+                                          "jobtitle": "Director"}, "contacts")
+        w.hs["contacts"].put(str(rid), obj)
+    w.cases["modstamp_ties"]["hubspot.contacts"] = clock.hs_datetime(t0)
+    for rid in list(w.hs["contacts"].rows)[5::41][:2]:  # archived contacts
+        rec = w.hs_touch("contacts", rid, w.now - 5 * DAY)
+        w.hs["contacts"].put(rid, dict(rec, archived=True, archivedAt=rec["updatedAt"]))
+    for _ in range(s.hs_companies * 2):
+        _hs_deal(w, rnd, rnd.choice(w.hs_companies),
+                 w.hist_start + rnd.randrange(-60, s.history_days - 10) * DAY + rnd.randrange(8, 18) * 3600)
+
+
+def _hs_deal(w, rnd, company_id, created):
+    rid = w.next_id("hs_deal", 9000)
+    stage = rnd.choices(HS_STAGES, weights=[1, 1, 1, 1, 1, 4, 2])[0]
+    closed = stage in ("closedwon", "closedlost")
+    close_day = created // DAY + rnd.randrange(20, 90)
+    modified = min(max(close_day * DAY + 14 * 3600 if closed else created + DAY, created), w.now - 60)
+    company = w.hs["companies"].rows[company_id]
+    cur = company["properties"]["hs_currency"]
+    amount = 0
+    for k in range(rnd.randrange(1, 3)):
+        lid = w.next_id("hs_line", 50000)
+        qty, price = rnd.randrange(5, 80), rnd.choice([900, 1100, 1400])
+        amount += qty * price
+        li = _hs_obj(lid, created, modified, {"name": SERVICES[(rid + k) % 4][0], "quantity": qty,
+                                              "price": f"{price:.2f}", "amount": f"{qty * price:.2f}",
+                                              "hs_line_item_currency_code": cur, "hs_sku": SERVICES[(rid + k) % 4][1]},
+                     "line_items")
+        li["_deal"] = str(rid)
+        w.hs["line_items"].put(str(lid), li)
+    deal = _hs_obj(rid, created, modified, {
+        "dealname": f"{company['properties']['name']} engagement {rid}", "dealstage": stage, "pipeline": "default",
+        "amount": f"{amount:.2f}", "deal_currency_code": cur, "closedate": clock.hs_datetime(close_day * DAY + 12 * 3600),
+        "hs_is_closed_won": str(stage == "closedwon").lower()}, "deals")
+    deal["_company"] = company_id
+    return w.hs["deals"].put(str(rid), deal)
+
+
+# ---- projects: Kantata workspaces + stories, NetSuite customers + jobs -------------------
+def ns_customer_for(w, key: str, name: str, currency: str, ts: int) -> int:
+    for rec in w.ns["customer"].rows.values():
+        if rec["externalid"] == key:
+            return rec["id"]
+    cid = w.next_id("ns_customer", 1000)
+    w.ns["customer"].put(cid, {"id": cid, "entityid": f"CUS{cid}", "companyname": name, "externalid": key,
+                               "subsidiary": SUB_BY_CURRENCY[currency], "currency": NS_CURRENCY_ID[currency],
+                               "isinactive": "F", "datecreated": ts, "lastmodifieddate": ts})
+    return cid
+
+
+def open_project(w, rnd, source: str, deal_id: str, customer_key: str, customer_name: str, title: str,
+                 amount: float, currency: str, start_day: int, ts: int, active_workers: list[int]) -> dict:
+    """A closed-won deal becomes a Kantata workspace (+stories) and a NetSuite job."""
+    ws_id = str(w.next_id("kt_ws", 3000))
+    duration = rnd.randrange(60, 240)
+    team = rnd.sample(active_workers, min(len(active_workers), rnd.randrange(2, 6)))
+    lead = w.workers[team[0]]["_kt_user"]
+    created = clock.kt_datetime(ts)
+    ext = str(w.next_id("kt_ext", 710000))
+    w.kt["external_references"].put(ext, _ext_ref(ext, source, "Opportunity" if source == "salesforce" else "deal",
+                                                  deal_id, "Workspace", ws_id, created))
+    story_ids = []
+    for k in range(STORIES_PER_PROJECT):
+        sid = str(w.next_id("kt_story", 40000))
+        milestone = k >= 4
+        sdue = start_day + duration * (k + 1) // STORIES_PER_PROJECT
+        w.kt["stories"].put(sid, {
+            "id": sid, "title": f"Milestone {k - 3}: {'Design sign-off' if k == 4 else 'Go-live'}" if milestone
+            else ["Discovery", "Build", "Test", "Hypercare"][k],
+            "story_type": "milestone" if milestone else "task", "state": "not started", "status": None,
+            "parent_id": None, "root_id": sid, "start_date": day_iso(start_day), "due_date": day_iso(sdue),
+            "billable": True, "fixed_fee": milestone,
+            "budget_estimate_in_cents": int(amount * 100 * (0.3 if milestone else 0.1)),
+            "percentage_complete": 0, "deleted_at": None, "workspace_id": ws_id,
+            "created_at": created, "updated_at": created})
+        w.story_index[sid] = len(w.te.story_ids)
+        w.te.story_ids.append(sid)
+        story_ids.append(sid)
+    w.kt["workspaces"].put(ws_id, {
+        "id": ws_id, "title": title, "description": f"Delivery of {title}", "archived": False, "budgeted": True,
+        "price": f"{amount:.2f}", "price_in_cents": int(amount * 100), "budget_used_in_cents": 0,
+        "currency": currency, "start_date": day_iso(start_day), "due_date": day_iso(start_day + duration),
+        "percentage_complete": 0, "billable_minutes": 0, "non_billable_minutes": 0, "creator_id": lead,
+        "primary_counterpart_id": None, "primary_maven_id": lead, "billing_milestone_ids": story_ids[4:],
+        "external_reference_ids": [ext], "status": {"color": "green", "key": 310, "message": "Active"},
+        "created_at": created, "updated_at": created})
+    cust = ns_customer_for(w, customer_key, customer_name, currency, ts)
+    job_id = w.next_id("ns_job", 5000)
+    w.ns["job"].put(job_id, {"id": job_id, "entityid": f"PRJ{job_id}", "companyname": title, "parent": cust,
+                             "customer": cust, "externalid": f"KANTATA-{ws_id}",
+                             "subsidiary": SUB_BY_CURRENCY[currency], "currency": NS_CURRENCY_ID[currency],
+                             "startdate": start_day, "projectedenddate": start_day + duration,
+                             "entitystatus": "In Progress", "isinactive": "F", "datecreated": ts + 1800,
+                             "lastmodifieddate": ts + 1800})
+    ws_idx = w.te.register_workspace(ws_id, currency)
+    p = {"ws_idx": ws_idx, "ws_id": ws_id, "job_id": job_id, "customer_id": cust, "currency": currency,
+         "team": team, "start_day": start_day, "end_day": start_day + duration, "stories": story_ids,
+         "source": source, "deal_id": deal_id, "closed": False, "amount": amount}
+    w.projects.append(p)
+    return p
+
+
+def _projects(w, rnd) -> None:
+    active = [i for i, wk in enumerate(w.workers) if wk["_term_day"] is None]
+    won = [o for o in w.sf["Opportunity"].values() if o["StageName"] == "Closed Won"]
+    won.sort(key=lambda o: o["CloseDate"])
+    w.cases["closed_won_without_project"].append(won[len(won) // 2]["Id"])
+    for o in won:
+        if o["Id"] in w.cases["closed_won_without_project"]:
+            continue
+        acc = w.sf["Account"].rows[o["AccountId"]]
+        ts = clock.parse_ts(o["SystemModstamp"]) + 2 * 3600
+        open_project(w, rnd, "salesforce", o["Id"], f"SF-{acc['Id']}", acc["Name"], o["Name"], o["Amount"],
+                     o["CurrencyIsoCode"], ts // DAY + 3, ts, active)
+    for d in sorted(w.hs["deals"].values(), key=lambda d: int(d["id"])):
+        if d["properties"]["dealstage"] != "closedwon":
+            continue
+        comp = w.hs["companies"].rows[d["_company"]]
+        ts = clock.parse_ts(d["updatedAt"]) + 2 * 3600
+        open_project(w, rnd, "hubspot", d["id"], f"HS-{comp['id']}", comp["properties"]["name"],
+                     d["properties"]["dealname"], float(d["properties"]["amount"]),
+                     d["properties"]["deal_currency_code"], ts // DAY + 3, ts, active)
+    # the closed project (archived in Kantata, closed in NetSuite) that still gets time afterwards
+    today = w.now // DAY
+    done = [p for p in w.projects if p["end_day"] < today - 20 and p["end_day"] > w.hist_start // DAY + 10]
+    p = done[0] if done else w.projects[0]
+    p["closed"] = True
+    if p["end_day"] >= today - 5:
+        p["end_day"] = today - 10
+    close_ts = (p["end_day"] + 1) * DAY + 10 * 3600
+    w.kt_touch("workspaces", p["ws_id"], close_ts, archived=True, percentage_complete=100,
+               status={"color": "grey", "key": 500, "message": "Closed"}, due_date=day_iso(p["end_day"]))
+    w.ns_touch("job", p["job_id"], close_ts, entitystatus="Closed", projectedenddate=p["end_day"])
+    w.cases["time_on_closed_project"] = {"workspace_id": p["ws_id"], "job_id": p["job_id"], "time_entry_ids": []}
+    # workspaces/stories progress
+    for q in w.projects:
+        frac = min(1.0, max(0.0, (today - q["start_day"]) / max(1, q["end_day"] - q["start_day"])))
+        for k, sid in enumerate(q["stories"]):
+            st = w.kt["stories"].rows[sid]
+            due = clock.parse_day(st["due_date"])
+            start_ts = max(clock.parse_ts(st["created_at"]), q["start_day"] * DAY + 9 * 3600)
+            if due < today:
+                w.kt_touch("stories", sid, min(due * DAY + 16 * 3600, w.now - 60), state="completed",
+                           percentage_complete=100)
+            elif q["start_day"] + (q["end_day"] - q["start_day"]) * k // STORIES_PER_PROJECT <= today:
+                w.kt_touch("stories", sid, min(start_ts + DAY, w.now - 60), state="started",
+                           percentage_complete=int(frac * 100))
+
+
+# ---- time entries (numpy) ---------------------------------------------------------------
+def _time_entries(w, rng) -> None:
+    te, n = w.te, w.scale.time_entries
+    today, hist0 = w.now // DAY, w.hist_start // DAY
+    for wk in w.workers:
+        te.user_ids.append(wk["_kt_user"])
+        te.user_roles.append(str(60 + wk["_level"]))
+    projects = w.projects
+    lo = np.array([max(p["start_day"], hist0) for p in projects])
+    hi = np.array([min(p["end_day"], today - 1) for p in projects])
+    span = np.maximum(hi - lo + 1, 0)
+    weights = span / span.sum()
+    team = np.array([(p["team"] * 6)[:6] for p in projects], np.int32)
+    pi = rng.choice(len(projects), n, p=weights).astype(np.int32)
+    day = (lo[pi] + (rng.random(n) * span[pi]).astype(np.int64)).astype(np.int32)
+    wd = (day + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
+    day = np.where(wd >= 5, day - (wd - 4), day).astype(np.int32)  # weekends move to Friday
+    day = np.maximum(day, lo[pi])
+    user = team[pi, rng.integers(0, 6, n)]
+    story_base = np.array([w.story_index[p["stories"][0]] for p in projects], np.int32)
+    story = story_base[pi] + rng.integers(0, 4, n).astype(np.int32)
+    minutes = (rng.integers(1, 17, n) * 30).astype(np.int32)
+    billable = rng.random(n) < 0.85
+    created = day.astype(np.int64) * DAY + 16 * 3600 + rng.integers(0, 5 * 3600, n)
+    # workflow: user-weeks are submitted Sunday 18:00 and approved the following Monday morning
+    week0 = (day - ((day + 3) % 7)).astype(np.int64)  # Monday of the week
+    wk_index = (week0 - hist0 // 7 * 7) // 7 + 10
+    sub_ids = user.astype(np.int64) * 1000 + wk_index + 1_000_000
+    submit_ts = (week0 + 6) * DAY + 18 * 3600
+    approve_ts = (week0 + 7) * DAY + 9 * 3600 + (user.astype(np.int64) * 7919) % 10800
+    # one bulk approval run: every entry of one week, approved at the same second (a tie > 200 rows)
+    bulk_week = week0.max() - 21 * 1 - 7 * 3 if n else 0
+    bulk_ts = (bulk_week + 8) * DAY + 14 * 3600
+    approve_ts = np.where(week0 == bulk_week, bulk_ts, approve_ts)
+    status = np.full(n, DRAFT, np.int8)
+    updated = created.copy()
+    submitted = submit_ts <= w.now
+    status[submitted] = SUBMITTED
+    updated[submitted] = submit_ts[submitted]
+    decided = approve_ts <= w.now
+    rejected = decided & ((sub_ids * 2654435761) % 100 < 3)
+    status[decided] = APPROVED
+    status[rejected] = REJECTED
+    updated[decided] = approve_ts[decided]
+    rate_usd = np.array([LEVELS[wk["_level"]][2] for wk in w.workers])
+    cost_usd = np.array([LEVELS[wk["_level"]][1] for wk in w.workers])
+    fx = np.array([FX_USD[p["currency"]] for p in projects])
+    rate = (rate_usd[user] / fx[pi]).astype(np.int32) // 100 * 100
+    cost = (cost_usd[user] / fx[pi]).astype(np.int32)
+    order = np.argsort(created, kind="stable")
+    ws_idx = np.array([p["ws_idx"] for p in projects], np.int32)[pi]
+    cols = {"ws": ws_idx, "user": user, "story": story, "day": day, "minutes": minutes, "billable": billable,
+            "status": status, "created": created, "updated": updated, "rate": rate, "cost": cost,
+            "note": rng.integers(0, len(NOTES), n).astype(np.int16), "sub": sub_ids}
+    cols = {k: v[order] for k, v in cols.items()}
+    te.append(id=np.arange(100001, 100001 + n, dtype=np.int64), alive=True, **cols)
+    w.cases["modstamp_ties"]["kantata.time_entries"] = clock.kt_datetime(int(bulk_ts))
+    # edits to approved time: an admin corrects minutes days after approval
+    appr = np.nonzero((te.status == APPROVED) & (te.updated < w.now - 3 * DAY))[0]
+    if len(appr):
+        pick = np.sort(rng.choice(appr, max(2, len(appr) // 100), replace=False))
+        te.minutes[pick] = np.maximum(30, te.minutes[pick] - 60)
+        te.updated[pick] = np.minimum(te.updated[pick] + rng.integers(DAY, 3 * DAY, len(pick)), w.now - 60)
+        w.cases["edited_after_approval"] = [str(i) for i in te.id[pick].tolist()]
+    # hard deletes
+    cand = np.nonzero(te.status != APPROVED)[0] if n > 50 else np.arange(0)
+    cand = cand if len(cand) > 4 else np.arange(te.n)
+    dele = np.sort(rng.choice(cand, max(2, n // 200), replace=False))
+    te.alive[dele] = False
+    w.cases["deleted_time_entries"] = [str(i) for i in te.id[dele].tolist()]
+    # time logged to the closed project after it closed
+    p = next(p for p in projects if p["closed"])
+    k = 3
+    days = np.array([p["end_day"] + 2 + j for j in range(k)], np.int32)
+    cts = days.astype(np.int64) * DAY + 17 * 3600
+    rows = te.append(id=np.arange(te.next_id(), te.next_id() + k, dtype=np.int64), alive=True,
+                     ws=p["ws_idx"], user=p["team"][0], story=w.story_index[p["stories"][3]], day=days,
+                     minutes=120, billable=True, status=DRAFT, created=cts, updated=cts,
+                     rate=int(rate_usd[p["team"][0]] / FX_USD[p["currency"]]) // 100 * 100,
+                     cost=int(cost_usd[p["team"][0]] / FX_USD[p["currency"]]), note=0, sub=0)
+    # ids must ascend with rows; these entries were created after the others only in id order
+    w.cases["time_on_closed_project"]["time_entry_ids"] = [str(i) for i in te.id[rows].tolist()]
+    te.touched()
+
+
+# ---- expenses, invoices, payments --------------------------------------------------------
+def _expenses(w, rnd) -> None:
+    today = w.now // DAY
+    for p in w.projects:
+        for _ in range(rnd.randrange(0, 4)):
+            if p["start_day"] >= today - 1:
+                break
+            eid = str(w.next_id("kt_expense", 80000))
+            day = rnd.randrange(max(p["start_day"], w.hist_start // DAY), max(p["start_day"] + 1, min(p["end_day"], today - 1)))
+            ts = clock.kt_datetime(day * DAY + 19 * 3600)
+            w.kt["expenses"].put(eid, {
+                "id": eid, "date": day_iso(day), "amount_in_cents": rnd.randrange(2000, 90000),
+                "currency": p["currency"], "category": rnd.choice(["Travel", "Lodging", "Meals", "Software"]),
+                "expense_category_id": str(rnd.randrange(1, 5)), "is_billable": rnd.random() < 0.7,
+                "reimbursable": True, "is_invoiced": False, "notes": "", "vendor_id": None,
+                "user_id": w.workers[rnd.choice(p["team"])]["_kt_user"], "workspace_id": p["ws_id"],
+                "story_id": None, "foreign_exchange_amount": None, "created_at": ts, "updated_at": ts})
+
+
+def issue_invoice(w, p: dict, amount_cents: int, trandate_day: int, ts: int, memo: str) -> int:
+    tid = w.next_id("ns_tran", 70000)
+    job = w.ns["job"].rows[p["job_id"]]
+    w.ns["transaction"].put(tid, {
+        "id": tid, "tranid": f"INV{tid}", "type": "CustInvc", "entity": p["job_id"], "trandate": trandate_day,
+        "duedate": trandate_day + 30, "currency": job["currency"], "subsidiary": job["subsidiary"],
+        "foreigntotal": f"{amount_cents / 100:.2f}", "status": "A", "memo": memo, "externalid": None,
+        "createddate": ts, "lastmodifieddate": ts})
+    lid = w.next_id("ns_line", 1)
+    w.ns["transactionline"].put(lid, {
+        "id": lid, "uniquekey": lid, "transaction": tid, "linesequencenumber": 1, "mainline": "F",
+        "entity": p["job_id"], "item": "Professional Services", "quantity": "1",
+        "rate": f"{amount_cents / 100:.2f}", "foreignamount": f"{-amount_cents / 100:.2f}", "memo": memo,
+        "linelastmodifieddate": ts})
+    return tid
+
+
+def record_payment(w, inv_id: int, ts: int) -> int:
+    inv = w.ns["transaction"].rows[inv_id]
+    pid = w.next_id("ns_tran", 70000)
+    w.ns["transaction"].put(pid, {
+        "id": pid, "tranid": f"PYMT{pid}", "type": "CustPymt", "entity": inv["entity"], "trandate": ts // DAY,
+        "duedate": None, "currency": inv["currency"], "subsidiary": inv["subsidiary"],
+        "foreigntotal": inv["foreigntotal"], "status": "C", "memo": f"Payment for {inv['tranid']}",
+        "externalid": None, "createddate": ts, "lastmodifieddate": ts})
+    w.ns_touch("transaction", inv_id, ts, status="B")
+    return pid
+
+
+def _invoices(w, rnd) -> None:
+    te = w.te
+    live = te.alive & (te.status == APPROVED) & te.billable
+    month = np.array([clock.to_dt(int(d) * DAY).month + 12 * clock.to_dt(int(d) * DAY).year
+                      for d in range(te.day.min(), te.day.max() + 1)]) if te.n else np.zeros(0)
+    m_of = month[te.day - te.day.min()] if te.n else np.zeros(0, int)
+    cents = (te.minutes.astype(np.int64) * te.rate // 60) * live
+    cur_month = clock.to_dt(w.now).month + 12 * clock.to_dt(w.now).year
+    mass_ts = w.now - 45 * DAY + 7 * 3600  # a mass update of customer records (shared lastmodifieddate)
+    for cid in list(w.ns["customer"].rows)[:: 1]:
+        if w.ns["customer"].rows[cid]["lastmodifieddate"] < mass_ts:
+            w.ns_touch("customer", cid, mass_ts, isinactive="F")
+    w.cases["modstamp_ties"]["netsuite.customer"] = clock.iso_z(mass_ts)
+    by_ws = {p["ws_idx"]: p for p in w.projects}
+    keys = m_of.astype(np.int64) * 100000 + te.ws
+    uniq, inv = np.unique(keys[live], return_inverse=True)
+    sums = np.bincount(inv, weights=cents[live])
+    for key, total in zip(uniq.tolist(), sums.tolist(), strict=True):
+        m, ws = divmod(key, 100000)
+        if m >= cur_month or total <= 0:
+            continue
+        y, mo = divmod(m - 1, 12)
+        import datetime as dt
+        first_next = dt.date(y + (mo + 1) // 12, (mo + 1) % 12 + 1, 1)
+        d = (first_next - clock.EPOCH_DATE).days
+        ts = d * DAY + 6 * 3600 + rnd.randrange(0, 3600)
+        tid = issue_invoice(w, by_ws[ws], int(total), d - 1, ts, f"Time & materials {y}-{mo + 1:02d}")
+        if ts + 45 * DAY < w.now and rnd.random() < 0.9:
+            record_payment(w, tid, ts + rnd.randrange(20, 45) * DAY)
+    inv_ids = [t for t, r in w.ns["transaction"].rows.items() if r["status"] == "A"]
+    for tid in inv_ids[:2]:  # voided & deleted invoices
+        w.ns_delete("transaction", "invoice", tid, w.now - rnd.randrange(2, 20) * DAY)

@@ -1,0 +1,124 @@
+"""The one firm all five simulators show: tables per system, cross-references, and the clock.
+
+Small tables hold records as dicts already in the owning system's wire shape (NetSuite: typed
+values, rendered by the SuiteQL layer); the Kantata time entries live in numpy columns. Records are
+never mutated in place: a change replaces the dict, so query snapshots (Salesforce locators) that
+hold references stay stable.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import clock
+from .scale import Scale
+from .timeentries import TimeEntries
+
+FX_USD = {"USD": 1.0, "GBP": 1.27, "EUR": 1.08}
+NS_CURRENCY_ID = {"USD": 1, "GBP": 2, "EUR": 4}
+
+
+class Table:
+    """Records of one object type keyed by id, in insertion order."""
+
+    def __init__(self):
+        self.rows: dict = {}
+
+    def put(self, rid, rec: dict) -> dict:
+        self.rows[rid] = rec
+        return rec
+
+    def get(self, rid):
+        return self.rows.get(rid)
+
+    def values(self):
+        return list(self.rows.values())
+
+    def __len__(self):
+        return len(self.rows)
+
+
+class World:
+    def __init__(self, seed: int = 7, scale: str | Scale = "tiny"):
+        self.seed = int(seed)
+        self.scale = Scale.parse(scale)
+        self.tick = 0
+        self.version = 0
+        self.lock = threading.RLock()
+        self.sf = {k: Table() for k in ("Account", "Contact", "Opportunity", "OpportunityLineItem", "User")}
+        self.sf_deleted: dict[str, dict[str, int]] = {k: {} for k in self.sf}
+        self.hs = {k: Table() for k in ("companies", "contacts", "deals", "line_items")}
+        self.kt = {k: Table() for k in ("workspaces", "stories", "users", "expenses", "external_references")}
+        self.te = TimeEntries([], [], [], [], [])
+        self.story_index: dict[str, int] = {}
+        self.workers: list[dict] = []
+        self.orgs: list[dict] = []
+        self.ns = {k: Table() for k in ("subsidiary", "currency", "customer", "job", "employee", "transaction",
+                                        "transactionline", "timebill", "accountingperiod",
+                                        "customrecord_handoff_billing_event", "deletedrecord")}
+        self.projects: list[dict] = []
+        self.ledger: list[dict] = []
+        self.counters: dict[str, int] = {}
+        self.cases: dict = {"closed_won_without_project": [], "time_on_closed_project": {},
+                            "employee_missing_in_netsuite": [], "currency_mix": {},
+                            "edited_after_approval": [], "deleted_time_entries": [],
+                            "hubspot_duplicates": {}, "modstamp_ties": {}}
+        from .generate import generate  # late import: generate builds on World's helpers
+        generate(self)
+
+    # ---- time --------------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        return clock.now_at(self.tick)
+
+    def now_iso(self) -> str:
+        return clock.iso_z(self.now)
+
+    def advance(self, steps: int = 1) -> int:
+        from .events import apply_tick
+        with self.lock:
+            for _ in range(int(steps)):
+                self.tick += 1
+                apply_tick(self, self.tick)
+                self.version += 1
+            return self.tick
+
+    def next_id(self, name: str, start: int) -> int:
+        v = self.counters.get(name, start - 1) + 1
+        self.counters[name] = v
+        return v
+
+    # ---- change helpers (replace, never mutate) ----------------------------------------
+    def sf_touch(self, obj: str, rid: str, ts: int, **changes) -> dict:
+        rec = dict(self.sf[obj].rows[rid], **changes)
+        stamp = clock.sf_datetime(ts)
+        rec["SystemModstamp"] = stamp
+        if "LastModifiedDate" in rec:
+            rec["LastModifiedDate"] = stamp
+        return self.sf[obj].put(rid, rec)
+
+    def hs_touch(self, obj: str, rid: str, ts: int, **props) -> dict:
+        old = self.hs[obj].rows[rid]
+        stamp = clock.hs_datetime(ts)
+        p = dict(old["properties"], **{k: None if v is None else str(v) for k, v in props.items()})
+        p["lastmodifieddate" if obj == "contacts" else "hs_lastmodifieddate"] = stamp
+        if obj == "contacts":
+            p["hs_lastmodifieddate"] = stamp
+        return self.hs[obj].put(rid, dict(old, properties=p, updatedAt=stamp))
+
+    def kt_touch(self, obj: str, rid: str, ts: int, **changes) -> dict:
+        rec = dict(self.kt[obj].rows[rid], **changes)
+        rec["updated_at"] = clock.kt_datetime(ts)
+        return self.kt[obj].put(rid, rec)
+
+    def ns_touch(self, table: str, rid: int, ts: int, **changes) -> dict:
+        rec = dict(self.ns[table].rows[rid], **changes)
+        rec["lastmodified" if table.startswith("customrecord") else "lastmodifieddate"] = ts
+        return self.ns[table].put(rid, rec)
+
+    def ns_delete(self, table: str, recordtype: str, rid: int, ts: int) -> None:
+        rec = self.ns[table].rows.pop(rid)
+        did = self.next_id("ns_deleted", 1)
+        self.ns["deletedrecord"].put(did, {"id": did, "recordtype": recordtype, "recordid": rid,
+                                           "deleteddate": ts, "name": rec.get("tranid") or rec.get("entityid"),
+                                           "context": "UI"})
