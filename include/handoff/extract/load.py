@@ -70,6 +70,21 @@ class RawLoader:
                 if buf:
                     cp.write("".join(buf))
 
+    def is_empty(self) -> bool:
+        return self.conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self.table)).fetchone()[0]
+
+    def copy_direct(self, lines: Sequence[str], batch_id: str) -> None:
+        """COPY straight into raw: only for ids not in raw yet (a conflict raises UniqueViolation)."""
+        suffix = "\t" + copy_text(batch_id) + "\n"
+        with self.conn.cursor() as cur:
+            with cur.copy(
+                sql.SQL("COPY {} (source_id, source_modified_at, is_deleted, payload, batch_id) FROM STDIN").format(
+                    self.table)
+            ) as cp:
+                step = 20000
+                for i in range(0, len(lines), step):
+                    cp.write("".join(line[:-1] + suffix for line in lines[i:i + step]))
+
     def merge(self, batch_id: str, unique_ids: bool) -> int:
         """Upsert the stage into raw; returns rows inserted or changed."""
         source = sql.SQL("SELECT * FROM {}").format(self.stage)

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+from psycopg.errors import UniqueViolation
 from pydantic import BaseModel, ValidationError
 
 from handoff.extract.http import SourceClient
@@ -280,76 +281,85 @@ class StreamRunner:
         loader = RawLoader(conn, s.source, s.name)
         quality = Quality(conn, s.source, s.name, s.declared_fields())
         identify, fields_of = s.identify, s.fields
-        buf: list[str] = []
-        rejects: list[tuple[str | None, str, str]] = []
-        seen: set[str] = set()
-        samples: dict[str, Any] = {}
-        ids: set[str] = set()
-        dup = False
-        pending_pages = pending_records = 0
-        max_mod: datetime | None = None
+        raw_was_empty = loader.is_empty()
+        # A first load into an empty table COPYs straight into raw (no staging, no merge) while
+        # every batch's ids are new; the first conflict switches to staging + merge for good.
+        direct = [raw_was_empty]
         live_ids: list[str] = []
 
-        def flush() -> None:
-            nonlocal buf, rejects, ids, dup, pending_pages, pending_records, max_mod
-            if not pending_pages:
-                return
+        def commit(b: _Batch) -> None:
+            """Runs in the writer thread: one transaction per batch."""
             with conn.transaction():
-                if buf:
-                    loader.copy_rows(buf)
-                    loader.merge(ledger.batch_id, unique_ids=not dup)
-                quality.reject(ledger.batch_id, rejects)
-                changes = quality.observe_fields(ledger.batch_id, seen, samples)
-                ledger.record_batch(conn, pending_pages, len(buf), len(rejects), 0, self.client.retries)
-                if window.advance_cursor and max_mod is not None:
-                    advance_state(conn, s.source, s.name, ledger.batch_id, max_mod)
+                if b.lines:
+                    landed = False
+                    if direct[0] and not b.dup:
+                        try:
+                            with conn.transaction():  # savepoint
+                                loader.copy_direct(b.lines, ledger.batch_id)
+                            landed = True
+                        except UniqueViolation:
+                            direct[0] = False
+                            log.info("%s: ids already in raw; merging from here on", s.table)
+                    if not landed:
+                        loader.copy_rows(b.lines)
+                        loader.merge(ledger.batch_id, unique_ids=not b.dup)
+                quality.reject(ledger.batch_id, b.rejects)
+                changes = quality.observe_fields(ledger.batch_id, b.seen, b.samples)
+                ledger.record_batch(conn, b.pages, len(b.lines), len(b.rejects), 0, self.client.retries)
+                if window.advance_cursor and b.max_mod is not None:
+                    advance_state(conn, s.source, s.name, ledger.batch_id, b.max_mod)
             for f, ch in changes:
                 log.warning("%s: schema change: field %r %s (recorded in ops.schema_changes)", s.table, f, ch)
             result.schema_changes += changes
-            result.records += len(buf)
-            result.rejects += len(rejects)
-            result.pages += pending_pages
-            if max_mod is not None and (result.cursor is None or max_mod > result.cursor):
-                result.cursor = max_mod
-            buf, rejects, ids, dup = [], [], set(), False
-            seen.clear()
-            samples.clear()
-            pending_pages = pending_records = 0
+            result.records += len(b.lines)
+            result.rejects += len(b.rejects)
+            result.pages += b.pages
+            if b.max_mod is not None and (result.cursor is None or b.max_mod > result.cursor):
+                result.cursor = b.max_mod
+            log.info("%s: committed %d records, %d rejects; cursor=%s", s.table, len(b.lines), len(b.rejects),
+                     result.cursor)
 
-        for page in _prefetch(s.pages(self.client, window, state), self.settings.prefetch_pages):
-            page_rejects = 0
-            for rec in page.records:
-                try:
-                    sid, modified, deleted = identify(rec)
-                except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                    rid = rec.get(s.id_field) if isinstance(rec, dict) else None
-                    rejects.append((None if rid is None else str(rid), _reason(exc), _encode(rec).decode()))
-                    page_rejects += 1
-                    continue
-                if sid in ids:
-                    dup = True
-                ids.add(sid)
-                if s.snapshot:
-                    live_ids.append(sid)
-                if modified is not None and (max_mod is None or modified > max_mod):
-                    max_mod = modified
-                buf.append(
-                    copy_text(sid) + "\t" + (NULL if modified is None else modified.isoformat())
-                    + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"
+        writer = _Writer(commit)
+        b = _Batch()
+        try:
+            for page in _prefetch(s.pages(self.client, window, state), self.settings.prefetch_pages):
+                page_rejects = 0
+                lines, ids = b.lines, b.ids
+                for rec in page.records:
+                    try:
+                        sid, modified, deleted = identify(rec)
+                    except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                        rid = rec.get(s.id_field) if isinstance(rec, dict) else None
+                        b.rejects.append((None if rid is None else str(rid), _reason(exc), _encode(rec).decode()))
+                        page_rejects += 1
+                        continue
+                    if sid in ids:
+                        b.dup = True
+                    ids.add(sid)
+                    if s.snapshot:
+                        live_ids.append(sid)
+                    if modified is not None and (b.max_mod is None or modified > b.max_mod):
+                        b.max_mod = modified
+                    lines.append(
+                        copy_text(sid) + "\t" + (NULL if modified is None else modified.isoformat())
+                        + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"
+                    )
+                    b.seen.update(fields_of(rec))
+                if not b.seen <= quality.known:  # a new field: keep one sample value for ops.schema_changes
+                    for f in b.seen - quality.known - b.samples.keys():
+                        b.samples[f] = next((_sample(r, f) for r in page.records if f in fields_of(r)), None)
+                b.pages += 1
+                log.info(
+                    "%s: %s records=%d rejects=%d max_modified=%s retries=%d",
+                    s.table, page.label, len(page.records), page_rejects, b.max_mod, self.client.retries,
                 )
-                seen.update(fields_of(rec))
-            if not seen <= quality.known:  # a new field: keep one sample value for ops.schema_changes
-                for f in seen - quality.known - samples.keys():
-                    samples[f] = next((_sample(r, f, fields_of) for r in page.records if f in fields_of(r)), None)
-            pending_pages += 1
-            pending_records += len(page.records)
-            log.info(
-                "%s: %s records=%d rejects=%d cursor=%s retries=%d",
-                s.table, page.label, len(page.records), page_rejects, max_mod, self.client.retries,
-            )
-            if pending_records >= self.settings.commit_records:
-                flush()
-        flush()
+                if len(lines) + len(b.rejects) >= self.settings.commit_records:
+                    writer.submit(b)
+                    b = _Batch()
+            if b.pages:
+                writer.submit(b)
+        finally:
+            writer.close()
 
         # Deletes the system reports.
         for tombs in s.tombstones(self.client, window, state):
@@ -367,7 +377,12 @@ class StreamRunner:
             result.deletes += n
             log.info("%s: snapshot of %d ids, %d missing marked deleted", s.table, len(live_ids), n)
         elif s.reconcile and window.mode != "backfill":
-            self._reconcile(loader, ledger, state, result)
+            if raw_was_empty:  # everything in raw was listed by this very run: nothing to reconcile
+                with conn.transaction():
+                    advance_state(conn, s.source, s.name, ledger.batch_id, None,
+                                  {"reconciled_at": datetime.now(UTC).isoformat()})
+            else:
+                self._reconcile(loader, ledger, state, result)
 
     def _reconcile(self, loader: RawLoader, ledger: RunLedger, state: StreamState, result: RunResult) -> None:
         """Hard deletes: ids raw holds that the system no longer lists (each confirmed by id)."""
@@ -394,7 +409,56 @@ class StreamRunner:
                  len(missing), n)
 
 
-def _sample(rec: dict, f: str, fields_of) -> Any:
+@dataclass
+class _Batch:
+    """Pages accumulated until the next commit."""
+
+    lines: list[str] = field(default_factory=list)
+    rejects: list[tuple[str | None, str, str]] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+    samples: dict[str, Any] = field(default_factory=dict)
+    dup: bool = False
+    pages: int = 0
+    max_mod: datetime | None = None
+
+
+class _Writer:
+    """Commits batches in order on a second thread, so Postgres works while the next pages are
+    fetched and validated. At most one batch waits, bounding memory; the first error stops it
+    and is re-raised in the caller (no later batch commits after a failed one)."""
+
+    def __init__(self, commit: Callable[[_Batch], None]):
+        self.commit = commit
+        self.q: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="extract-writer", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while True:
+            b = self.q.get()
+            if b is None:
+                return
+            if self.error is None:
+                try:
+                    self.commit(b)
+                except BaseException as exc:
+                    self.error = exc
+
+    def submit(self, b: _Batch) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put(b)
+
+    def close(self) -> None:
+        self.q.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _sample(rec: dict, f: str) -> Any:
     container = rec if f in rec else (rec.get("properties") or {})
     return container.get(f)
 
