@@ -20,8 +20,13 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg2://" + url.split("://", 1)[1]
 
 
-def airflow_settings(*, parallelism: int, idle_sleep: float, api_port: int) -> dict[str, str]:
-    """Settings that do not depend on where things live: shared with docker-compose.yaml."""
+def airflow_settings(*, parallelism: int, idle_sleep: float, api_port: int,
+                     api_host: str = "localhost") -> dict[str, str]:
+    """Settings that do not depend on where things live: shared with docker-compose.yaml.
+
+    `api_host` is where tasks reach the execution API: localhost here, the api-server's service
+    name in containers (each container's localhost is its own).
+    """
     return {
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
@@ -33,7 +38,7 @@ def airflow_settings(*, parallelism: int, idle_sleep: float, api_port: int) -> d
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(idle_sleep),
         "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{api_port}/execution/",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{api_host}:{api_port}/execution/",
     }
 
 
