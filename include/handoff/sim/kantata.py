@@ -183,7 +183,7 @@ class KantataServer(SystemServer):
         for inc, (_t, fld) in INCLUDES.get(kind, {}).items():
             vals = [r.get(fld) for r in page_recs]
             refs[inc] = [x for v in vals for x in (v if isinstance(v, list) else [v])]
-        frags = ",".join(f'"{r["id"]}":{json.dumps(r, ensure_ascii=False)}' for r in page_recs)
+        frags = ",".join(f'"{r["id"]}":{json.dumps(r, ensure_ascii=False, separators=(",", ":"))}' for r in page_recs)
         return len(recs), [r["id"] for r in page_recs], frags, refs
 
     # ---- truth ---------------------------------------------------------------------------

@@ -1,0 +1,319 @@
+"""NetSuite REST: OAuth2 token, SuiteQL paging, record creation with validation, idempotency keys,
+async jobs, the account concurrency limit, and the ledger of accepted writes."""
+
+from __future__ import annotations
+
+import threading
+
+from . import clock
+from .http import _REASONS, ApiError, Response, SystemServer
+from .query import QueryError
+from .suiteql import MAX_ROWS, SCHEMAS, Star, execute, render_row
+from .world import NS_CURRENCY_ID
+
+_TYPE = "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.%d"
+_TYPE_BY_STATUS = {400: 1, 401: 2, 403: 4, 404: 5, 405: 6, 429: 0}
+RECORD_TYPES = {"timebill": "timebill", "customrecord_handoff_billing_event": "customrecord_handoff_billing_event"}
+CURRENCY_CODE = {v: k for k, v in NS_CURRENCY_ID.items()}
+
+
+def _err(status, detail, code, path=None):
+    return ApiError(status, detail, code, path)
+
+
+class NetSuiteServer(SystemServer):
+    system = "netsuite"
+
+    def __init__(self, *a, **kw):
+        self._write_lock = threading.Lock()
+        self.idempotency: dict[str, dict] = {}
+        self.jobs: dict[str, dict] = {}
+        self._query_cache: dict = {}
+        super().__init__(*a, **kw)
+
+    def add_routes(self):
+        self.route("POST", "/services/rest/auth/oauth2/v1/token", self.token, auth=False)
+        self.route("POST", "/services/rest/query/v1/suiteql", self.suiteql)
+        self.route("POST", r"/services/rest/record/v1/(?P<rtype>[A-Za-z_]+)", self.create)
+        self.route("GET", r"/services/rest/record/v1/(?P<rtype>[A-Za-z_]+)/(?P<rid>\d+)", self.get_record)
+        self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)", self.job)
+        self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)/task/(?P<task>\d+)/result", self.job_result)
+
+    # ---- auth / errors ------------------------------------------------------------------
+    def token(self, req):
+        form = self.client_from_token_request(req)[2]
+        if form.get("client_assertion") and form.get("grant_type") == "client_credentials":
+            pass  # a JWT assertion is accepted without verifying its signature (documented)
+        else:
+            self.check_client(req)
+        return {"access_token": self.tokens.issue(), "expires_in": str(int(self.tokens.ttl)),
+                "token_type": "bearer"}
+
+    def authenticate(self, req):
+        if self.tokens.check(req.bearer()) != "ok":
+            raise _err(401, "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite "
+                            "UI at Setup > Users/Roles > User Management > View Login Audit Trail.", "INVALID_LOGIN")
+
+    def error_body(self, e):
+        detail = {"detail": e.message, "o:errorCode": e.code or "UNEXPECTED_ERROR"}
+        if e.path:
+            detail["o:errorPath"] = e.path
+        return {"type": _TYPE % _TYPE_BY_STATUS.get(e.status, 1) if e.status < 500 else
+                "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.6.1",
+                "title": _REASONS.get(e.status, "Error"), "status": e.status, "o:errorDetails": [detail]}
+
+    def rate_limit_error(self, retry_after):
+        return _err(429, "Request blocked by the concurrency limit of the account. Retry later.",
+                    "CONCURRENCY_LIMIT_EXCEEDED")
+
+    def concurrency_limit(self):
+        return int(self.faults.get("concurrency_limit", 15))
+
+    def records_in(self, body):
+        return body.get("items", []) if isinstance(body, dict) else []
+
+    # ---- SuiteQL ------------------------------------------------------------------------
+    def suiteql(self, req):
+        if "transient" not in req.headers.get("Prefer", "").lower():
+            raise _err(400, "The request header 'Prefer: transient' is required for SuiteQL queries.",
+                       "INVALID_HEADER")
+        try:
+            limit = int(req.arg("limit", 1000))
+            offset = int(req.arg("offset", 0))
+        except ValueError:
+            raise _err(400, "Invalid value for parameter limit or offset.", "INVALID_PARAMETER") from None
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise _err(400, "Invalid value for the parameter 'limit'. The value must be between 1 and 1000.",
+                       "INVALID_PARAMETER")
+        if offset >= MAX_ROWS:
+            raise _err(400, "The query result exceeds the maximum of 100000 rows. Narrow the query.",
+                       "INVALID_PARAMETER")
+        body = req.json()
+        if not isinstance(body, dict) or not isinstance(body.get("q"), str):
+            raise _err(400, "The request body must contain the 'q' property.", "INVALID_CONTENT")
+        key = (body["q"], self.world.version, len(self.world.ledger))
+        hit = self._query_cache.get(key)
+        if hit is None:
+            try:
+                hit = execute(self.world.ns, body["q"])
+            except QueryError as e:
+                raise _err(400, "Invalid search query. Detailed unprocessed description follows. "
+                                f"Search error occurred: {e}", "INVALID_PARAMETER") from None
+            if len(self._query_cache) > 32:
+                self._query_cache.clear()
+            self._query_cache[key] = hit
+        rows, cols = hit
+        total = min(len(rows), MAX_ROWS)
+        items = [render_row(r, cols) for r in rows[offset: min(offset + limit, total)]]
+        base = f"{req.base_url}/services/rest/query/v1/suiteql"
+        links = []
+        if offset > 0:
+            links.append({"rel": "previous", "href": f"{base}?limit={limit}&offset={max(0, offset - limit)}"})
+        links.append({"rel": "first", "href": f"{base}?limit={limit}&offset=0"})
+        has_more = offset + len(items) < total
+        if has_more:
+            links.append({"rel": "next", "href": f"{base}?limit={limit}&offset={offset + limit}"})
+        last = max(0, (total - 1) // limit * limit)
+        links.append({"rel": "last", "href": f"{base}?limit={limit}&offset={last}"})
+        links.append({"rel": "self", "href": f"{base}?limit={limit}&offset={offset}"})
+        return {"links": links, "count": len(items), "hasMore": has_more, "items": items, "offset": offset,
+                "totalResults": total}
+
+    # ---- writes -------------------------------------------------------------------------
+    def create(self, req, rtype):
+        table = RECORD_TYPES.get(rtype.lower())
+        if table is None:
+            raise _err(404, f"Record type '{rtype}' does not exist or is not supported by this simulator.",
+                       "NONEXISTENT_ID")
+        body = req.json()
+        if not isinstance(body, dict):
+            raise _err(400, "The request body must be a JSON object.", "INVALID_CONTENT")
+        key = req.headers.get("X-NetSuite-Idempotency-Key")
+        is_async = "respond-async" in req.headers.get("Prefer", "").lower()
+        with self._write_lock:  # one writer at a time: a repeated key can never create twice
+            if key is not None:
+                prior = self.idempotency.get(key)
+                if prior is not None:
+                    raise _err(400, f"The idempotency key '{key}' was already used by job {prior['id']}. "
+                                    "Poll that job for its result.", "IDEMPOTENCY_ERROR")
+            with self.world.lock:
+                try:
+                    rid = (self._create_timebill if table == "timebill" else self._create_billing_event)(
+                        body, key)
+                    result = Response(204, b"", [("Location", f"{req.base_url}/services/rest/record/v1/{rtype}/{rid}")])
+                except ApiError as e:
+                    result = self.error_response(e)
+            job_id = str(len(self.jobs) + 1)
+            job = {"id": job_id, "result": result, "failed": result.status >= 400}
+            self.jobs[job_id] = job
+            if key is not None:
+                self.idempotency[key] = job
+        if is_async:
+            return Response(202, b"", [("Location", f"{req.base_url}/services/rest/async/v1/job/{job_id}")])
+        return result
+
+    def _ref(self, body, name, table, label):
+        ref = body.get(name)
+        rid = ref.get("id") if isinstance(ref, dict) else ref
+        if rid in (None, ""):
+            raise _err(400, f"Please enter value(s) for: {label}", "USER_ERROR", name)
+        try:
+            rec = self.world.ns[table].get(int(rid))
+        except (TypeError, ValueError):
+            rec = None
+        if rec is None:
+            raise _err(400, f"Invalid Field Value {rid} for the following field: {name}", "INVALID_KEY_OR_REF", name)
+        return rec
+
+    def _check_period(self, day: int, path: str):
+        for p in self.world.ns["accountingperiod"].rows.values():
+            if p["startdate"] <= day <= p["enddate"]:
+                if p["closed"] == "T":
+                    raise _err(400, f"The accounting period {p['periodname']} is closed. You cannot post to a "
+                                    "closed period.", "INVALID_FLD_VALUE", path)
+                return
+        raise _err(400, "No accounting period exists for this date.", "INVALID_FLD_VALUE", path)
+
+    def _date(self, body, name):
+        v = body.get(name)
+        if not v:
+            raise _err(400, f"Please enter value(s) for: {name}", "USER_ERROR", name)
+        try:
+            return clock.parse_day(str(v))
+        except ValueError:
+            raise _err(400, f"Invalid date value {v!r}. Use YYYY-MM-DD.", "INVALID_FLD_VALUE", name) from None
+
+    def _subsidiary(self, body, expected: int, what: str):
+        sub = body.get("subsidiary")
+        if sub is None:
+            return
+        sid = sub.get("id") if isinstance(sub, dict) else sub
+        if str(sid) != str(expected):
+            raise _err(400, f"Invalid Field Value {sid} for the following field: subsidiary. The {what} belongs "
+                            f"to subsidiary {expected}.", "INVALID_FLD_VALUE", "subsidiary")
+
+    def _external_id(self, body, table):
+        ext = body.get("externalId")
+        if ext is not None and any(r.get("externalid") == str(ext) for r in self.world.ns[table].rows.values()):
+            raise _err(400, f"A record with external ID {ext} already exists.", "DUP_RCRD", "externalId")
+        return None if ext is None else str(ext)
+
+    def _create_timebill(self, body, key):
+        emp = self._ref(body, "employee", "employee", "Employee")
+        job = self._ref(body, "customer", "job", "Customer:Project")
+        day = self._date(body, "tranDate")
+        hours = body.get("hours")
+        try:
+            if isinstance(hours, str) and ":" in hours:
+                h, m = hours.split(":")
+                hours = int(h) + int(m) / 60
+            hours = float(hours)
+        except (TypeError, ValueError):
+            raise _err(400, "Please enter value(s) for: Duration", "USER_ERROR", "hours") from None
+        if not 0 < hours <= 24:
+            raise _err(400, f"Invalid Field Value {hours} for the following field: hours", "INVALID_FLD_VALUE", "hours")
+        if job.get("entitystatus") == "Closed":
+            raise _err(400, f"Project {job['entityid']} is closed; time cannot be entered.", "INVALID_FLD_VALUE",
+                       "customer")
+        self._subsidiary(body, emp["subsidiary"], "employee")
+        self._check_period(day, "tranDate")
+        ext = self._external_id(body, "timebill")
+        return self._accept("timebill", key, body, ext, {
+            "employee": emp["id"], "customer": job["id"], "hours": f"{hours:.2f}", "trandate": day,
+            "subsidiary": emp["subsidiary"], "isbillable": "T" if body.get("isBillable", True) else "F",
+            "memo": body.get("memo")})
+
+    def _create_billing_event(self, body, key):
+        job = self._ref(body, "custrecord_hbe_job", "job", "Project")
+        milestone = body.get("custrecord_hbe_milestone")
+        if not milestone:
+            raise _err(400, "Please enter value(s) for: Milestone", "USER_ERROR", "custrecord_hbe_milestone")
+        try:
+            amount = float(body.get("custrecord_hbe_amount"))
+        except (TypeError, ValueError):
+            raise _err(400, "Please enter value(s) for: Amount", "USER_ERROR", "custrecord_hbe_amount") from None
+        if amount <= 0:
+            raise _err(400, "Amount must be positive.", "INVALID_FLD_VALUE", "custrecord_hbe_amount")
+        currency = CURRENCY_CODE[job["currency"]]
+        if body.get("custrecord_hbe_currency", currency) != currency:
+            raise _err(400, f"Currency {body.get('custrecord_hbe_currency')} does not match the project currency "
+                            f"{currency}.", "INVALID_FLD_VALUE", "custrecord_hbe_currency")
+        day = self._date(body, "custrecord_hbe_date")
+        self._subsidiary(body, job["subsidiary"], "project")
+        self._check_period(day, "custrecord_hbe_date")
+        ext = self._external_id(body, "customrecord_handoff_billing_event")
+        return self._accept("customrecord_handoff_billing_event", key, body, ext, {
+            "name": str(milestone), "custrecord_hbe_job": job["id"], "custrecord_hbe_milestone": str(milestone),
+            "custrecord_hbe_amount": f"{amount:.2f}", "custrecord_hbe_currency": currency,
+            "custrecord_hbe_date": day, "isinactive": "F"})
+
+    def _accept(self, table, key, body, ext, rec) -> int:
+        w = self.world
+        rid = w.next_id(f"ns_{table}", 900000 if table == "timebill" else 1)
+        now = w.now
+        stamps = ({"created": now, "lastmodified": now} if table.startswith("customrecord")
+                  else {"datecreated": now, "lastmodifieddate": now})
+        w.ns[table].put(rid, {"id": rid, **rec, "externalid": ext, **stamps})
+        w.ledger.append({"ledger_seq": len(w.ledger) + 1, "record_type": "timeBill" if table == "timebill" else table,
+                         "id": rid, "idempotency_key": key, "external_id": ext, "tick": w.tick,
+                         "accepted_at": clock.iso_z(now), "body": body})
+        return rid
+
+    def get_record(self, req, rtype, rid):
+        table = RECORD_TYPES.get(rtype.lower()) or {"job": "job", "employee": "employee", "customer": "customer"}.get(
+            rtype.lower())
+        rec = self.world.ns[table].get(int(rid)) if table else None
+        if rec is None:
+            raise _err(404, "The record instance does not exist. Provide a valid record instance ID.",
+                       "NONEXISTENT_ID")
+        out = {"links": [{"rel": "self", "href": f"{req.base_url}{req.path}"}]}
+        for k, v in rec.items():
+            if v is not None:
+                out[k] = v
+        return out
+
+    def job(self, req, job):
+        j = self.jobs.get(job)
+        if j is None:
+            raise _err(404, "The async job does not exist.", "NONEXISTENT_ID")
+        href = f"{req.base_url}/services/rest/async/v1/job/{job}"
+        return {"id": job, "completed": True, "progress": "failed" if j["failed"] else "succeeded",
+                "links": [{"rel": "self", "href": href}],
+                "task": {"links": [{"rel": "related", "href": f"{href}/task/{job}"}]}}
+
+    def job_result(self, req, job, task):
+        j = self.jobs.get(job)
+        if j is None or task != job:
+            raise _err(404, "The async job task does not exist.", "NONEXISTENT_ID")
+        r = j["result"]
+        return Response(r.status, r.body, list(r.headers))
+
+    # ---- admin --------------------------------------------------------------------------
+    def admin(self, req):
+        if (req.method, req.path) == ("GET", "/__sim/ledger"):
+            with self.world.lock:
+                return {"ledger": self.world.ledger}
+        return super().admin(req)
+
+    def truth(self, obj):
+        name = obj.lower()
+        if name not in self.world.ns:
+            raise KeyError(obj)
+        from .suiteql import render_row
+        cols = [Star(c) for c in SCHEMAS[name]]
+        recs = []
+        for r in self.world.ns[name].values():
+            item = render_row(r, cols)
+            item.pop("links")
+            ts = r.get("lastmodified") or r.get("lastmodifieddate") or r.get("deleteddate")
+            if ts is not None:
+                item["_lastmodified_iso"] = clock.iso_z(ts)
+            recs.append(item)
+        deleted = [str(d["recordid"]) for d in self.world.ns["deletedrecord"].values()
+                   if RECORD_NAME.get(name) == d["recordtype"]]
+        return {"records": recs, "deleted_ids": deleted}
+
+
+RECORD_NAME = {"transaction": "invoice", "customer": "customer", "job": "job", "timebill": "timebill"}
+
+

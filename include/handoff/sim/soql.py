@@ -1,0 +1,56 @@
+"""SOQL over the Salesforce tables (records stored in wire shape; datetimes compare as strings
+because the stored format `2026-01-05T10:00:00.000+0000` sorts chronologically)."""
+
+from __future__ import annotations
+
+from . import clock
+from .query import Literal, QueryError, compare, parse, sort_rows
+
+
+class SoqlError(QueryError):
+    def __init__(self, message: str, code: str = "MALFORMED_QUERY"):
+        super().__init__(message)
+        self.code = code
+
+
+def _literal(lit: Literal):
+    if lit.kind == "ts":
+        return clock.sf_datetime(lit.value)
+    if lit.kind == "day":
+        return clock.day_iso(lit.value)
+    return lit.value
+
+
+def execute(tables: dict, text: str, include_deleted: bool):
+    """Returns (object name, selected canonical field names, matching records in order)."""
+    try:
+        q = parse(text)
+    except QueryError as e:
+        raise SoqlError(str(e)) from None
+    objects = {k.lower(): k for k in tables}
+    obj = objects.get(q.table)
+    if obj is None:
+        raise SoqlError(f"sObject type '{q.table}' is not supported.", "INVALID_TYPE")
+    rows = tables[obj].values()
+    fields = {k.lower(): k for k in rows[0]} if rows else {"id": "Id"}
+    selected = []
+    for c in q.columns:
+        if c.name == "*" or c.func:
+            raise SoqlError("only plain field lists are supported in SELECT")
+        if c.name not in fields:
+            raise SoqlError(f"No such column '{c.name}' on entity '{obj}'.", "INVALID_FIELD")
+        selected.append(fields[c.name])
+    for name in [w.field for w in q.where] + [o for o, _ in q.order]:
+        if name not in fields:
+            raise SoqlError(f"No such column '{name}' on entity '{obj}'.", "INVALID_FIELD")
+    if not include_deleted and "isdeleted" in fields:
+        rows = [r for r in rows if not r["IsDeleted"]]
+    for cond in q.where:
+        f = fields[cond.field]
+        want = [_literal(v) for v in cond.value] if cond.op == "in" else _literal(cond.value)
+        rows = [r for r in rows if compare(r.get(f), cond.op, want)]
+    order = [(fields[n], d) for n, d in q.order] or [("Id", False)]
+    rows = sort_rows(list(rows), order, lambda r, n: r.get(n))
+    if q.limit is not None:
+        rows = rows[: q.limit]
+    return obj, selected, rows
