@@ -264,7 +264,7 @@ def _hubspot(w, rnd) -> None:
         else:
             name = _company_name(rnd, s.accounts + i + 7)
             cur = rnd.choice(["USD", "EUR", "GBP"])
-        modified = t0 if rnd.random() < 0.7 else t0 + rnd.randrange(DAY, s.history_days * DAY)
+        modified = t0 if i % 10 < 7 else t0 + rnd.randrange(DAY, s.history_days * DAY)  # 70% untouched since import
         w.hs["companies"].put(str(rid), _hs_obj(rid, t0, modified, {
             "name": name, "domain": f"{name.split()[0].lower()}{i}.example", "industry": rnd.choice(INDUSTRY),
             "country": {"USD": "United States", "GBP": "United Kingdom", "EUR": "Germany"}[cur],

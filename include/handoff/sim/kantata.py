@@ -103,7 +103,7 @@ class KantataServer(SystemServer):
             wanted = refs.get(inc, [])
             table = self.world.kt[target].rows
             seen = dict.fromkeys(i for i in wanted if i is not None and i in table)
-            extra.append((target, [f'"{i}":{json.dumps(table[i], ensure_ascii=False)}' for i in seen]))
+            extra.append((target, [f'"{i}":{json.dumps(table[i], ensure_ascii=False, separators=(",", ":"))}' for i in seen]))
         merged: dict[str, list[str]] = {kind: [fragments] if fragments else []}
         for target, frags in extra:
             merged.setdefault(target, []).extend(frags)

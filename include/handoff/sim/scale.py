@@ -20,7 +20,7 @@ class Scale:
         if isinstance(spec, Scale):
             return spec
         if spec == "tiny":
-            return cls("tiny", 6, 60, 400, 8, 6, 3)
+            return cls("tiny", 6, 60, 400, 8, 12, 3)
         if spec == "default":
             return cls("default", 50, 365, 30_000, 60, 40, 6)
         if spec == "bench" or spec.startswith("bench:"):
