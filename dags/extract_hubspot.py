@@ -1,4 +1,4 @@
-"""Extract hubspot into raw_hubspot (logic: handoff.extract)."""
+"""Airflow DAG extract_hubspot: pulls hubspot into raw_hubspot. Logic lives in handoff.extract (see its doc_md)."""
 
 from handoff.extract.dag_factory import build_dag
 

@@ -154,7 +154,7 @@ class Stream:
         return record.keys()
 
     def declared_fields(self) -> list[str]:
-        return [f.alias or name for name, f in self.model.model_fields.items()]
+        return [f.alias or name for name, f in self.model.model_fields.items() if f.is_required()]
 
     @property
     def table(self) -> str:

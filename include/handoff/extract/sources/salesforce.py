@@ -55,14 +55,16 @@ class SalesforceStream(Stream):
 
     def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
         version = client.extra.get("api_version", "62.0")
-        body = client.json("GET", f"services/data/v{version}/queryAll", params={"q": self.soql(client, window)})
+        headers = {"Sforce-Query-Options": f"batchSize={client.extra['batch_size']}"} if client.extra.get("batch_size") else {}
+        body = client.json("GET", f"services/data/v{version}/queryAll", params={"q": self.soql(client, window)},
+                           headers=headers)
         n = 1
         while True:
             yield Page(body.get("records", []), f"batch {n} of {body.get('totalSize')}")
             if body.get("done", True) or not body.get("nextRecordsUrl"):
                 return
             n += 1
-            body = client.json("GET", body["nextRecordsUrl"])
+            body = client.json("GET", body["nextRecordsUrl"], headers=headers)
 
 
 SOURCE = Source(
@@ -70,7 +72,7 @@ SOURCE = Source(
     auth=lambda: OAuthClientCredentials("services/oauth2/token"),
     default_schedule="* * * * *",
     description="Salesforce (CRM): accounts, contacts, opportunities, line items, users",
-    settings_keys=("api_version",),
+    settings_keys=("api_version", "batch_size"),
     streams=[
         SalesforceStream("Account", models.SfAccount),
         SalesforceStream("Contact", models.SfContact),
