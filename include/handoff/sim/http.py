@@ -190,7 +190,6 @@ class SystemServer:
     """One simulated SaaS system on one port. Subclasses add routes and their wire formats."""
 
     system = ""
-    rate_limit_status = 429
 
     def __init__(self, world, credentials: SimCredentials, token_ttl: float = 3600,
                  faults: dict | None = None, host: str = "127.0.0.1", port: int = 0):

@@ -16,7 +16,6 @@ DAILY_LIMIT = 100_000
 
 class SalesforceServer(SystemServer):
     system = "salesforce"
-    rate_limit_status = 403
 
     def __init__(self, *a, **kw):
         self.locators: dict[str, dict] = {}
