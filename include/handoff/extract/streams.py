@@ -326,6 +326,7 @@ class StreamRunner:
                 page_rejects = 0
                 lines, ids = b.lines, b.ids
                 for rec in page.records:
+                    b.seen.update(fields_of(rec))  # rejected records count for drift too
                     try:
                         sid, modified, deleted = identify(rec)
                     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -344,7 +345,6 @@ class StreamRunner:
                         copy_text(sid) + "\t" + (NULL if modified is None else modified.isoformat())
                         + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"
                     )
-                    b.seen.update(fields_of(rec))
                 if not b.seen <= quality.known:  # a new field: keep one sample value for ops.schema_changes
                     for f in b.seen - quality.known - b.samples.keys():
                         b.samples[f] = next((_sample(r, f) for r in page.records if f in fields_of(r)), None)
