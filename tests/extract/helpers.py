@@ -25,7 +25,7 @@ FAST = RetryPolicy(attempts=6, backoff_base=0.01, backoff_cap=0.1, read_timeout=
 
 def connect_env(monkeypatch, sims, warehouse_url: str) -> None:
     creds = sims.credentials
-    env = connection_env({s: sims.url(s) for s in sims.SYSTEMS}, creds.client_id, creds.client_secret,
+    env = connection_env({s: sims.url(s) for s in sims.systems}, creds.client_id, creds.client_secret,
                          warehouse_url)
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -2,8 +2,10 @@
 
 Incremental reads use search, sorted ascending on the modification property
 (`hs_lastmodifieddate`; contacts `lastmodifieddate`, which is what works on contacts), with an
-inclusive GTE filter. Search stops at 10,000 results per query: `anchored` re-anchors the filter
-on the last modification time seen. Archived (deleted) records never match search: each run lists
+inclusive GTE filter. Search stops at 10,000 results per query: the next query re-anchors after
+the last record by keyset, `(modified, hs_object_id) > (last modified, last id)` as two OR-ed
+filter groups, which also pages through more than 10,000 ties (results are ordered by the sort,
+then by id: documented for the simulator, *unverified* for the real API). Archived (deleted) records never match search: each run lists
 `archived=true` and lands them as deletes.
 """
 
@@ -17,7 +19,7 @@ from handoff.extract.http import SourceClient, StaticBearer
 from handoff.extract.load import Tombstone
 from handoff.extract.source import Source
 from handoff.extract.state import StreamState
-from handoff.extract.streams import Page, Stream, Window, anchored, parse_ts
+from handoff.extract.streams import Page, Stream, Window, parse_ts
 
 SEARCH_LIMIT, SEARCH_CAP, LIST_LIMIT = 200, 10_000, 100
 COMMON = ["createdate", "hs_object_id", "hs_lastmodifieddate"]
@@ -61,22 +63,33 @@ class HubSpotStream(Stream):
 
     def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
         prop, props = self.modified_property, self.properties(client)
+        upper = [{"propertyName": prop, "operator": "LT", "value": _ms(window.end)}] if window.end else []
 
-        def fetch(since: datetime | None, offset: int):
-            filters = []
-            if since is not None:
-                filters.append({"propertyName": prop, "operator": "GTE", "value": _ms(since)})
-            if window.end is not None:
-                filters.append({"propertyName": prop, "operator": "LT", "value": _ms(window.end)})
+        def groups(since: datetime | None, tie_id: str | None) -> list[dict]:
+            if since is None:
+                return [{"filters": upper}] if upper else []
+            if tie_id is None:
+                return [{"filters": [{"propertyName": prop, "operator": "GTE", "value": _ms(since)}, *upper]}]
+            return [  # keyset: (modified, id) > (since, tie_id), OR of two groups
+                {"filters": [{"propertyName": prop, "operator": "EQ", "value": _ms(since)},
+                             {"propertyName": "hs_object_id", "operator": "GT", "value": tie_id}, *upper]},
+                {"filters": [{"propertyName": prop, "operator": "GT", "value": _ms(since)}, *upper]},
+            ]
+
+        since, tie_id, offset = window.start, None, 0
+        while True:
             body = client.json("POST", f"crm/v3/objects/{self.name}/search", json={
-                "filterGroups": [{"filters": filters}] if filters else [],
+                "filterGroups": groups(since, tie_id),
                 "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
                 "properties": props, "limit": SEARCH_LIMIT, "after": offset,
             })
-            return body.get("results", []), bool(((body.get("paging") or {}).get("next") or {}).get("after"))
-
-        for records, since, offset in anchored(fetch, window.start, SEARCH_LIMIT, SEARCH_CAP, self._modified):
-            yield Page(records, f"search since={since.isoformat() if since else '-'} after={offset}")
+            records = body.get("results", [])
+            yield Page(records, f"search since={since.isoformat() if since else '-'} id>{tie_id} after={offset}")
+            if not records or not ((body.get("paging") or {}).get("next") or {}).get("after"):
+                return
+            offset += len(records)
+            if offset + SEARCH_LIMIT > SEARCH_CAP:  # 10,000 per query: re-anchor after the last record
+                since, tie_id, offset = self._modified(records[-1]), str(records[-1]["id"]), 0
 
     def tombstones(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[list[Tombstone]]:
         after = None
