@@ -19,7 +19,7 @@ import psutil
 import psycopg
 import pytest
 
-from handoff.platform.postgres import free_port, port_is_free
+from handoff.platform.postgres import free_port, port_is_free, port_is_listening
 
 pytestmark = pytest.mark.slow
 HANDOFF = str(Path(sys.executable).parent / "handoff")
@@ -97,7 +97,8 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
         with urllib.request.urlopen(f"http://127.0.0.1:{base + i}/__sim/health", timeout=5) as resp:
             assert resp.status == 200
 
-    info = json.loads(handoff(env, "status"))
+    raw_status = handoff(env, "status")
+    info = json.loads(raw_status)
     assert info["postgres"].startswith(f"running on 127.0.0.1:{env['HANDOFF_PG_PORT']}")
     assert all(v.startswith("running") for v in info["airflow"].values()), info["airflow"]
     assert info["simulators"]["kantata"] == f"http://127.0.0.1:{base + 2}"
@@ -113,7 +114,9 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
 
     handoff(env, "down")
     assert instance_processes(home) == []
-    assert port_is_free(int(env["HANDOFF_AIRFLOW_PORT"])) and port_is_free(int(env["HANDOFF_PG_PORT"]))
+    assert not port_is_listening(int(env["HANDOFF_AIRFLOW_PORT"]))
+    assert not port_is_listening(int(env["HANDOFF_PG_PORT"]))
+    assert not port_is_listening(int(env["HANDOFF_SIM_PORT_BASE"]))
     assert json.loads(handoff(env, "status"))["postgres"] == "stopped"
 
     handoff(env, "up")

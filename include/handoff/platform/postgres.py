@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 FALLBACK_SYSTEM_USER = "handoff-pg"
 
 
@@ -51,6 +53,14 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
         return True
+
+
+def port_is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -150,15 +160,21 @@ class LocalPostgres:
             raise PostgresError(f"initdb failed ({self.bin_dir}): {proc.stderr.strip() or proc.stdout.strip()}")
 
     def is_running(self) -> bool:
-        proc = self._run("pg_ctl", "status", "-D", str(self.data_dir))
-        return proc.returncode == 0
+        """The postmaster named in postmaster.pid is alive (no subprocess, works for root and users)."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            return "postgres" in psutil.Process(pid).name()
+        except psutil.Error:
+            return False
 
     def start(self) -> None:
         if not self.initialized():
             raise PostgresError(f"no cluster in {self.data_dir}: call init() first")
         if self.is_running():
             return
-        if not port_is_free(self.port, self.host):
+        if port_is_listening(self.port, self.host):
             raise PostgresError(f"port {self.host}:{self.port} is taken by another process "
                                 "(set HANDOFF_PG_PORT to another port)")
         opts = (f"-c listen_addresses={self.host} -c port={self.port} -c unix_socket_directories='' "
