@@ -74,6 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     cluster: LocalPostgres | None = _STATE.pop("cluster", None)
+    if "airflow.settings" in sys.modules:  # close Airflow's pool before its server goes away
+        sys.modules["airflow.settings"].dispose_orm()
     if cluster is not None:
         cluster.stop(mode="immediate")
         shutil.rmtree(_STATE.pop("root"), ignore_errors=True)
@@ -85,12 +87,23 @@ def pg() -> TestPostgres:
 
 
 @pytest.fixture
-def warehouse_url(pg: TestPostgres):
-    """A fresh, empty warehouse database for one test (superuser URL; the roles exist)."""
+def warehouse_db(pg: TestPostgres):
+    """A fresh, empty warehouse database for one test, with the platform's grants."""
     name = pg.create_database("wh")
     bootstrap.grant_warehouse(pg.url(name), name)
-    yield pg.url(name)
+    yield name
     pg.drop_database(name)
+
+
+@pytest.fixture
+def warehouse_url(pg: TestPostgres, warehouse_db: str) -> str:
+    """The loader role's URL on the test's warehouse: what the extract DAGs connect as."""
+    return pg.cluster.url(warehouse_db, user=bootstrap.ROLES["loader"])
+
+
+@pytest.fixture
+def warehouse_admin_url(pg: TestPostgres, warehouse_db: str) -> str:
+    return pg.url(warehouse_db)
 
 
 @pytest.fixture

@@ -33,5 +33,5 @@ CREATE DATABASE handoff OWNER postgres;
 REVOKE ALL ON DATABASE handoff FROM PUBLIC;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT ON DATABASE handoff TO handoff_loader, handoff_transformer, handoff_analyst;
-GRANT CREATE ON DATABASE handoff TO handoff_loader, handoff_transformer;
+GRANT CREATE, TEMPORARY ON DATABASE handoff TO handoff_loader, handoff_transformer;
 SQL

@@ -17,8 +17,8 @@ def test_dbt_core_is_pinned_below_1_12():
     assert "installed: 1.11." in out, out
 
 
-def test_dbt_connects_and_queries_as_transformer(pg, warehouse_url, tmp_path):
-    dbname = warehouse_url.rsplit("/", 1)[1]
+def test_dbt_connects_and_queries_as_transformer(pg, warehouse_db, tmp_path):
+    dbname = warehouse_db
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
            **dbt_environment(pg.cluster.host, pg.cluster.port, "", dbname=dbname),
            "HANDOFF_DBT_SCHEMA": "dbt_smoke", "DBT_TARGET_PATH": str(tmp_path / "target"),

@@ -19,8 +19,8 @@ def test_session_cluster_serves_roles_and_databases(pg):
     assert {"handoff", "airflow"} <= dbs
 
 
-def test_analyst_cannot_create_in_warehouse(warehouse_url, pg):
-    dbname = warehouse_url.rsplit("/", 1)[1]
+def test_analyst_cannot_create_in_warehouse(warehouse_db, pg):
+    dbname = warehouse_db
     analyst = pg.cluster.url(dbname, user="handoff_analyst")
     with psycopg.connect(analyst) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -28,6 +28,7 @@ def test_analyst_cannot_create_in_warehouse(warehouse_url, pg):
     loader = pg.cluster.url(dbname, user="handoff_loader")
     with psycopg.connect(loader, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA raw_probe")
+        conn.execute("CREATE TEMP TABLE staging_probe (id int)")  # COPY staging needs TEMPORARY
 
 
 def test_password_cluster_survives_restart_and_refuses_bad_password(tmp_path):

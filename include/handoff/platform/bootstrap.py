@@ -53,4 +53,5 @@ def grant_warehouse(warehouse_admin_url: str, warehouse_db: str = WAREHOUSE_DB) 
         for role in ROLES.values():
             cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(role)))
         for role in (ROLES["loader"], ROLES["transformer"]):
-            cur.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(db, sql.Identifier(role)))
+            # CREATE for their schemas; TEMPORARY for COPY staging tables and dbt's temp relations.
+            cur.execute(sql.SQL("GRANT CREATE, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(role)))
