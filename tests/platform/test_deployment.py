@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -63,22 +64,29 @@ def post_json(url, body):
         return err.code, json.loads(err.read() or b"{}")
 
 
-def instance_processes(home: Path) -> list[str]:
-    """Processes started for this home: by working dir under it or its path on the command line."""
+def new_project_processes(before: set[int]) -> list[str]:
+    """Airflow, Postgres, simulator or handoff processes that did not exist before the test."""
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "cmdline", "name"]):
         try:
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if str(home) in cmd or proc.environ().get("HANDOFF_INSTANCE") == str(home):
+            if proc.pid in before or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmd = " ".join(proc.info["cmdline"] or []) or proc.info["name"]
+            if any(word in cmd for word in ("airflow", "postgres", "handoff", "LocalExecutor")):
                 found.append(f"{proc.pid} {cmd[:120]}")
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return found
 
 
+def secrets(home: Path) -> dict[str, str]:
+    return json.loads((home / "secrets.json").read_text())
+
+
 def test_up_login_status_down_up_keeps_data(deployment_env):
     env = deployment_env
     home = Path(env["HANDOFF_HOME"])
+    before = set(psutil.pids())
     out = handoff(env, "up")
     ui = f"http://localhost:{env['HANDOFF_AIRFLOW_PORT']}"
     assert f"Airflow UI: {ui}" in out
@@ -103,17 +111,36 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
     assert all(v.startswith("running") for v in info["airflow"].values()), info["airflow"]
     assert info["simulators"]["kantata"] == f"http://127.0.0.1:{base + 2}"
 
+    # The real scheduler runs the unpaused extract DAGs on their one-minute data intervals; the
+    # loaded raw table must equal the simulator's truth (the world does not tick here).
+    loader_url = f"postgresql://handoff_loader:{secrets(home)['loader']}@127.0.0.1:{env['HANDOFF_PG_PORT']}/handoff"
+    with urllib.request.urlopen(f"http://127.0.0.1:{base + 2}/__sim/truth?object=time_entries", timeout=10) as r:
+        truth = {str(rec["id"]) for rec in json.loads(r.read())["records"]}
+    assert truth
+    deadline = time.monotonic() + 240
+    loaded: set[str] = set()
+    with psycopg.connect(loader_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            done = conn.execute("SELECT count(*) FROM ops.extract_runs WHERE dag_id = 'extract_kantata' "
+                                "AND stream = 'time_entries' AND outcome = 'success'").fetchone()[0]
+            if done:
+                loaded = {i for (i,) in conn.execute(
+                    "SELECT source_id FROM raw_kantata.time_entries WHERE NOT is_deleted")}
+                break
+            time.sleep(2)
+        failed = conn.execute("SELECT dag_id, stream, error FROM ops.extract_runs WHERE outcome = 'failed'").fetchall()
+    assert failed == []
+    assert loaded == truth
+
     again = handoff(env, "up")
     assert again.count("already running") == 5 and password not in again
 
-    secrets = json.loads((home / "secrets.json").read_text())
-    loader_url = f"postgresql://handoff_loader:{secrets['loader']}@127.0.0.1:{env['HANDOFF_PG_PORT']}/handoff"
     with psycopg.connect(loader_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS ops.survives_restart (v int)")
         conn.execute("INSERT INTO ops.survives_restart VALUES (7)")
 
     handoff(env, "down")
-    assert instance_processes(home) == []
+    assert new_project_processes(before) == []
     assert not port_is_listening(int(env["HANDOFF_AIRFLOW_PORT"]))
     assert not port_is_listening(int(env["HANDOFF_PG_PORT"]))
     assert not port_is_listening(int(env["HANDOFF_SIM_PORT_BASE"]))
@@ -123,7 +150,7 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
     with psycopg.connect(loader_url) as conn:
         assert conn.execute("SELECT v FROM ops.survives_restart").fetchall() == [(7,)]
     handoff(env, "down")
-    assert instance_processes(home) == []
+    assert new_project_processes(before) == []
 
 
 def test_bad_setting_fails_at_start_naming_the_variable(deployment_env):
