@@ -11,6 +11,7 @@ bench-extract: $(BENCH_DLT_VENV)/.installed
 	$(BENCH_EXTRACT_PYTHON) bench/extract.py --entries $(BENCH_EXTRACT_ENTRIES) --dlt-python $(BENCH_DLT_VENV)/bin/python
 
 $(BENCH_DLT_VENV)/.installed:
-	$(BENCH_EXTRACT_PYTHON) -c "import sys, venv; venv.create(sys.argv[1], with_pip=True)" $(BENCH_DLT_VENV)
+	rm -rf $(BENCH_DLT_VENV)
+	$(PYTHON) -m venv $(BENCH_DLT_VENV)
 	$(BENCH_DLT_VENV)/bin/python -m pip install -q "$(BENCH_DLT_SPEC)"
 	touch $@

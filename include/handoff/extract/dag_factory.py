@@ -10,8 +10,7 @@ import logging
 import os
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Asset, Param, task
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
 
 from handoff.extract.ledger import RunInfo
 from handoff.extract.streams import ExtractSettings, StreamRunner

@@ -86,37 +86,42 @@ def _role_exists(conn, role: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is not None
 
 
+_WRITER_GRANTS = (
+    "GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}",
+    "GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    "GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT ALL ON TABLES TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT ALL ON SEQUENCES TO {role}",
+)
+_READER_GRANTS = (
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}",
+)
+
+
 def _grant_schema(conn, schema: str, writers: Iterable[str], readers: Iterable[str]) -> None:
     ident = sql.Identifier(schema)
-    for role in writers:
-        if not _role_exists(conn, role):
-            continue
-        r = sql.Identifier(role)
-        conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(ident, r))
-        conn.execute(sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}").format(ident, r))
-        conn.execute(sql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}").format(ident, r))
-        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT ALL ON TABLES TO {}").format(ident, r))
-        conn.execute(
-            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT ALL ON SEQUENCES TO {}").format(ident, r)
-        )
+    for roles, grants in ((writers, _WRITER_GRANTS), (readers, _READER_GRANTS)):
+        for role in roles:
+            if not _role_exists(conn, role):
+                continue
+            for grant in grants:
+                conn.execute(sql.SQL(grant).format(schema=ident, role=sql.Identifier(role)))
+    # Tables the loader creates later (a new stream) must be readable too.
+    if not _role_exists(conn, LOADER):
+        return
     for role in readers:
         if not _role_exists(conn, role):
             continue
-        r = sql.Identifier(role)
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident, r))
-        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(ident, r))
-        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(ident, r))
-        # Tables the loader creates later (a new stream) must be readable too.
-        if _role_exists(conn, LOADER):
-            try:
-                with conn.transaction():
-                    conn.execute(
-                        sql.SQL(
-                            "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}"
-                        ).format(sql.Identifier(LOADER), ident, r)
-                    )
-            except Exception:  # not a member of handoff_loader: the migrating role owns the tables anyway
-                pass
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}")
+                    .format(sql.Identifier(LOADER), ident, sql.Identifier(role))
+                )
+        except Exception:  # not a member of handoff_loader: the migrating role owns the tables anyway
+            pass
 
 
 def ensure_raw_table(conn, source: str, stream: str) -> None:
