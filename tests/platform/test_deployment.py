@@ -43,6 +43,7 @@ def deployment_env(tmp_path):
         "HANDOFF_SIM_PORT_BASE": str(_sim_port_base()),
         "HANDOFF_SIM_SCALE": "tiny",
         "HANDOFF_SIM_TICK_SECONDS": "0",
+        "HANDOFF_EXTRACT_KANTATA_DEADLINE_SECONDS": "0.5",  # every run is late: the alert must fire
     })
     yield env
     subprocess.run([HANDOFF, "down"], env=env, capture_output=True, timeout=120)
@@ -131,6 +132,11 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
         failed = conn.execute("SELECT dag_id, stream, error FROM ops.extract_runs WHERE outcome = 'failed'").fetchall()
     assert failed == []
     assert loaded == truth
+    triggerer_log = home / "logs" / "airflow-triggerer.log"
+    deadline = time.monotonic() + 60
+    while "extract deadline missed: extract_kantata" not in triggerer_log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the deadline alert did not fire under the real scheduler"
+        time.sleep(2)
 
     again = handoff(env, "up")
     assert again.count("already running") == 5 and password not in again

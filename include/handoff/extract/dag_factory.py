@@ -10,7 +10,16 @@ import logging
 import os
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    task,
+)
 
 from handoff.extract.ledger import RunInfo
 from handoff.extract.streams import ExtractSettings, StreamRunner
@@ -53,6 +62,15 @@ def warehouse_connection():
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
     return PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID).get_conn()
+
+
+async def extract_missed_deadline(source: str, seconds: float, **kwargs) -> None:
+    """Deadline callback (runs in the triggerer): a run of extract_<source> is late."""
+    context = kwargs.get("context") or {}
+    dag_run = context.get("dag_run") or {}
+    run_id = dag_run.get("run_id") if isinstance(dag_run, dict) else getattr(dag_run, "run_id", None)
+    log.warning("extract deadline missed: extract_%s run %s has not finished %.0f s after it was queued; "
+                "check the task logs and ops.extract_runs", source, run_id, seconds)
 
 
 def run_stream(source_name: str, stream_name: str, **context) -> dict:
@@ -101,7 +119,10 @@ loses nothing and doubles nothing: just let it retry. Every attempt is a row in 
 bad records go to `ops.rejected_records`, new/missing fields to `ops.schema_changes`. Each task
 emits the asset `raw_{name}.<object>` when it finishes.
 
-**Schedule.** `{schedule}` (override: env `HANDOFF_EXTRACT_{upper}_SCHEDULE`). A scheduled run reads
+**Schedule.** `{schedule}` (override: env `HANDOFF_EXTRACT_{upper}_SCHEDULE`). A deadline alert
+fires when a run has not finished {deadline:.0f} s after it was queued
+(`HANDOFF_EXTRACT_{upper}_DEADLINE_SECONDS`); it is logged by the triggerer as
+`extract deadline missed`. A scheduled run reads
 everything modified since the cursor minus the look-back (Variable `handoff_extract_lookback_seconds`,
 default 600).
 
@@ -130,6 +151,13 @@ def build_dag(source_name: str) -> DAG:
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
+        deadline=DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=source.deadline,
+            callback=AsyncCallback(extract_missed_deadline, kwargs={"source": source.name,
+                                                                     "seconds": source.deadline.total_seconds()}),
+            name=f"extract_{source.name}_freshness",
+        ),
         tags=["extract", source.name, *source.tags],
         default_args={"owner": OWNER, "retries": 3, "retry_delay": timedelta(seconds=20),
                       "retry_exponential_backoff": True},
@@ -141,6 +169,7 @@ def build_dag(source_name: str) -> DAG:
         doc_md=DOC.format(
             name=source.name, upper=source.name.upper(), description=source.description,
             streams=", ".join(s.name for s in source.streams), conn_id=source.conn_id, schedule=source.schedule,
+            deadline=source.deadline.total_seconds(),
         ),
     ) as dag:
         for stream in source.streams:

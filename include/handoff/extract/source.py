@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from handoff.extract.http import RetryPolicy, SourceClient, TokenAuth
 from handoff.extract.streams import Stream
@@ -32,6 +33,17 @@ class Source:
     def schedule(self) -> str:
         """Cron; override with HANDOFF_EXTRACT_<SOURCE>_SCHEDULE (read at parse time, no I/O)."""
         return os.environ.get(f"HANDOFF_EXTRACT_{self.name.upper()}_SCHEDULE", self.default_schedule)
+
+    @property
+    def deadline(self) -> timedelta:
+        """How long after a run is queued its data must have landed before on-call is alerted.
+
+        Every-minute sources get 90 s (approved time must reach the ERP within 90 s at p95); others
+        a quarter of an hour. Override with HANDOFF_EXTRACT_<SOURCE>_DEADLINE_SECONDS.
+        """
+        default = 90 if self.schedule.split()[0] == "*" else 900
+        return timedelta(seconds=float(os.environ.get(f"HANDOFF_EXTRACT_{self.name.upper()}_DEADLINE_SECONDS",
+                                                      default)))
 
     def stream(self, name: str) -> Stream:
         for s in self.streams:
