@@ -12,10 +12,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[handoff] creating $(VENV) with $(PYTHON) and installing pinned requirements (about a minute)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install --disable-pip-version-check --progress-bar on -r requirements.txt 2>&1 \
-		| grep -v "is neither a file nor a directory" | grep -E "^(Collecting|Successfully|ERROR|error)" \
-		| sed -u 's/^/[pip] /'
-	@$(BIN)/pip install --disable-pip-version-check -q --no-deps -e . 2>&1 | grep -v "neither a file" || true
+	@$(BIN)/pip install --disable-pip-version-check -r requirements.txt 2>&1 \
+		| awk '/^(Collecting|Successfully|ERROR|error)/ { print "[pip] " $$0; fflush() }'
+	@$(BIN)/pip install --disable-pip-version-check -q --no-deps -e . 2>&1 | awk '!/neither a file/'
 	@$(BIN)/pip check
 	@touch $(STAMP)
 

@@ -34,3 +34,8 @@ def test_missed_deadline_callback_names_the_run(caplog):
     with caplog.at_level(logging.WARNING, logger="handoff.extract.dag_factory"):
         asyncio.run(extract_missed_deadline("kantata", 90.0, context={"dag_run": {"run_id": "scheduled__x"}}))
     assert "extract deadline missed: extract_kantata run scheduled__x" in caplog.text
+
+
+def test_deadlines_can_be_switched_off_for_dag_test(monkeypatch):
+    monkeypatch.setenv("HANDOFF_EXTRACT_DEADLINES", "off")
+    assert not build_dag("kantata").deadline
