@@ -31,6 +31,28 @@ def test_kantata_time_entries_walk(clients, cluster):
     assert set(cluster.cases()["deleted_time_entries"]) <= set(truth["deleted_ids"])
 
 
+def test_kantata_tie_larger_than_a_max_page(clients, cluster):
+    """The catch-up approval (> 200 entries at one updated_at) straddles per_page=200 boundaries."""
+    s = clients.session("kantata")
+    url = f"{cluster.url('kantata')}/api/v1/time_entries.json"
+    tie = cluster.cases()["modstamp_ties"]["kantata.time_entries"]
+    ids, stamps, page = [], [], 1
+    while True:
+        body = s.get(url, params={"order": "updated_at:asc", "per_page": 200, "page": page}).json()
+        if not body["results"]:
+            break
+        ids += [r["id"] for r in body["results"]]
+        stamps += [body["time_entries"][r["id"]]["updated_at"] for r in body["results"]]
+        page += 1
+    assert stamps.count(tie) > 200 and _crosses_boundary(stamps, 200)
+    assert Counter(ids) == Counter(r["id"] for r in cluster.truth("kantata", "time_entries")["records"])
+    tied = [int(i) for i, st in zip(ids, stamps, strict=True) if st == tie]
+    assert tied == sorted(tied)  # ties break on id ascending
+    desc = s.get(url, params={"order": "updated_at:desc", "per_page": 200}).json()
+    got = [(desc["time_entries"][r["id"]]["updated_at"], -int(r["id"])) for r in desc["results"]]
+    assert got == sorted(got, reverse=True)
+
+
 def test_kantata_incremental_updated_after(clients, cluster):
     s = clients.session("kantata")
     url = f"{cluster.url('kantata')}/api/v1/time_entries.json"

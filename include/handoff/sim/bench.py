@@ -29,11 +29,15 @@ def _child(scale: str) -> None:
                          systems=("kantata",))
     cluster.start()
     gen = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"url": cluster.url("kantata"), "generate_s": round(gen, 2), "peak_rss_mb": round(rss)}),
+    print(json.dumps({"url": cluster.url("kantata"), "generate_s": round(gen, 2), "peak_rss_mb": round(_peak_rss_mb())}),
           flush=True)
     sys.stdin.read()  # run until the parent closes stdin
     cluster.stop()
+    print(json.dumps({"peak_rss_mb_after_serving": round(_peak_rss_mb())}), flush=True)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def pull(url: str, records: int, parse: bool, per_page: int = 200) -> dict:
@@ -82,7 +86,10 @@ def main(argv=None) -> None:
         print("serve (client parses JSON):", pull(info["url"], a.pull, parse=True), flush=True)
     finally:
         proc.stdin.close()
+        after = proc.stdout.readline()
         proc.wait(timeout=30)
+    if after:
+        print("server:", json.loads(after), flush=True)
 
 
 if __name__ == "__main__":

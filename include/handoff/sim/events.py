@@ -74,7 +74,7 @@ def _time_entries(w, rnd, nrng, now, weekday, hour, ts) -> None:
         te.sub[rows] = te.user[rows].astype(np.int64) * 1000 + (week0 - hist0 // 7 * 7) // 7 + 10 + 1_000_000
     if weekday == 0 and hour == 10:  # Monday: managers approve (a few user-weeks rejected) at once
         rows = np.nonzero(te.alive & (te.status == SUBMITTED))[0]
-        rejected = (te.sub[rows] * 2654435761) % 100 < 3
+        rejected = (te.sub[rows].astype(np.int64) * 2654435761) % 100 < 3
         te.status[rows] = np.where(rejected, REJECTED, APPROVED)
         te.updated[rows] = now
     if rnd.random() < 0.3:  # an approved entry is corrected afterwards

@@ -427,61 +427,112 @@ def _projects(w, rnd) -> None:
 
 
 # ---- time entries (numpy) ---------------------------------------------------------------
+BULK_MIN = 250  # the catch-up approval is larger than Kantata's maximum page (200), even in `tiny`
+
+
+def _bulk_weeks(week0: np.ndarray) -> tuple[int, int, int]:
+    """(first Monday, last Monday, approval time) of the catch-up approval run.
+
+    Normally one week (six weeks before the newest), approved at one second. A small world's week
+    holds fewer than BULK_MIN entries, so the run extends to earlier weeks, then later ones (never
+    the last two): approvals left pending over several weeks and approved in one go."""
+    weeks, counts = np.unique(week0, return_counts=True)
+    hi = max(0, int(np.searchsorted(weeks, weeks[-1] - 42, side="right")) - 1)
+    limit = max(hi, int(np.searchsorted(weeks, weeks[-1] - 14, side="right")) - 1)
+    lo, total = hi, int(counts[hi])
+    while total < BULK_MIN and lo > 0:
+        lo -= 1
+        total += int(counts[lo])
+    while total < BULK_MIN and hi < limit:
+        hi += 1
+        total += int(counts[hi])
+    return int(weeks[lo]), int(weeks[hi]), (int(weeks[hi]) + 8) * DAY + 14 * 3600
+
+
 def _time_entries(w, rng) -> None:
+    """Draw the history column-wise and write each column, in its final dtype and in creation order,
+    straight into the table's buffers; every temporary is freed as soon as it is used, so the peak
+    stays near the table's own size (~46 bytes/entry) rather than several copies of it."""
     te, n = w.te, w.scale.time_entries
     today, hist0 = w.now // DAY, w.hist_start // DAY
     for wk in w.workers:
         te.user_ids.append(wk["_kt_user"])
         te.user_roles.append(str(60 + wk["_level"]))
     projects = w.projects
-    lo = np.array([max(p["start_day"], hist0) for p in projects])
-    hi = np.array([min(p["end_day"], today - 1) for p in projects])
+    lo = np.array([max(p["start_day"], hist0) for p in projects], np.int32)
+    hi = np.array([min(p["end_day"], today - 1) for p in projects], np.int32)
     span = np.maximum(hi - lo + 1, 0)
     weights = span / span.sum()
     team = np.array([(p["team"] * 6)[:6] for p in projects], np.int32)
     pi = rng.choice(len(projects), n, p=weights).astype(np.int32)
-    day = (lo[pi] + (rng.random(n) * span[pi]).astype(np.int64)).astype(np.int32)
+    day = (rng.random(n) * span[pi]).astype(np.int32)
+    day += lo[pi]
     wd = (day + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
-    day = np.where(wd >= 5, day - (wd - 4), day).astype(np.int32)  # weekends move to Friday
-    day = np.maximum(day, lo[pi])
+    day -= np.where(wd >= 5, wd - 4, 0).astype(np.int32)  # weekends move to Friday
+    del wd
+    np.maximum(day, lo[pi], out=day)
     user = team[pi, rng.integers(0, 6, n)]
     story_base = np.array([w.story_index[p["stories"][0]] for p in projects], np.int32)
     story = story_base[pi] + rng.integers(0, 4, n).astype(np.int32)
-    minutes = (rng.integers(1, 17, n) * 30).astype(np.int32)
+    minutes = (rng.integers(1, 17, n) * 30).astype(np.int16)
     billable = rng.random(n) < 0.85
-    created = day.astype(np.int64) * DAY + 16 * 3600 + rng.integers(0, 5 * 3600, n)
-    # workflow: user-weeks are submitted Sunday 18:00 and approved the following Monday morning
-    week0 = (day - ((day + 3) % 7)).astype(np.int64)  # Monday of the week
-    wk_index = (week0 - hist0 // 7 * 7) // 7 + 10
-    sub_ids = user.astype(np.int64) * 1000 + wk_index + 1_000_000
-    submit_ts = (week0 + 6) * DAY + 18 * 3600
-    approve_ts = (week0 + 7) * DAY + 9 * 3600 + (user.astype(np.int64) * 7919) % 10800
-    # one bulk approval run: every entry of one week, approved at the same second (a tie > 200 rows)
-    bulk_week = week0.max() - 21 * 1 - 7 * 3 if n else 0
-    bulk_ts = (bulk_week + 8) * DAY + 14 * 3600
-    approve_ts = np.where(week0 == bulk_week, bulk_ts, approve_ts)
-    status = np.full(n, DRAFT, np.int8)
-    updated = created.copy()
-    submitted = submit_ts <= w.now
-    status[submitted] = SUBMITTED
-    updated[submitted] = submit_ts[submitted]
-    decided = approve_ts <= w.now
-    rejected = decided & ((sub_ids * 2654435761) % 100 < 3)
-    status[decided] = APPROVED
-    status[rejected] = REJECTED
-    updated[decided] = approve_ts[decided]
+    created = rng.integers(0, 5 * 3600, n).astype(np.int32)  # epoch seconds fit int32 (until 2038)
+    created += day * DAY + 16 * 3600
+    order = np.argsort(created, kind="stable").astype(np.int32)  # ids ascend with creation time
+    te.reserve(n + max(1024, n // 100))  # headroom for the clock's appends
+
+    def put(name, values):
+        np.take(values.astype(te.cols[name].dtype, copy=False), order, out=te.cols[name][:n], mode="clip")
+
+    put("story", story)
+    put("minutes", minutes)
+    put("billable", billable)
+    del story, minutes, billable
     rate_usd = np.array([LEVELS[wk["_level"]][2] for wk in w.workers])
     cost_usd = np.array([LEVELS[wk["_level"]][1] for wk in w.workers])
     fx = np.array([FX_USD[p["currency"]] for p in projects])
-    rate = (rate_usd[user] / fx[pi]).astype(np.int32) // 100 * 100
-    cost = (cost_usd[user] / fx[pi]).astype(np.int32)
-    order = np.argsort(created, kind="stable")
-    ws_idx = np.array([p["ws_idx"] for p in projects], np.int32)[pi]
-    cols = {"ws": ws_idx, "user": user, "story": story, "day": day, "minutes": minutes, "billable": billable,
-            "status": status, "created": created, "updated": updated, "rate": rate, "cost": cost,
-            "note": rng.integers(0, len(NOTES), n).astype(np.int16), "sub": sub_ids}
-    cols = {k: v[order] for k, v in cols.items()}
-    te.append(id=np.arange(100001, 100001 + n, dtype=np.int64), alive=True, **cols)
+    put("rate", (rate_usd[user] / fx[pi]).astype(np.int32) // 100 * 100)
+    put("cost", (cost_usd[user] / fx[pi]).astype(np.int32))
+    put("ws", np.array([p["ws_idx"] for p in projects], np.int32)[pi])
+    del pi
+    # workflow: user-weeks are submitted Sunday 18:00 and approved the following Monday morning
+    week0 = day - (day + 3) % 7  # Monday of the week
+    put("day", day)
+    del day
+    sub_ids = user * 1000 + (week0 - hist0 // 7 * 7) // 7 + (10 + 1_000_000)
+    approve_ts = (week0 + 7) * DAY + 9 * 3600 + (user * 7919) % 10800
+    put("user", user)
+    del user
+    # the catch-up approval run: every entry of its weeks approved at the same second (a tie > 200 rows)
+    bulk_lo, bulk_hi, bulk_ts = _bulk_weeks(week0) if n else (0, 0, 0)
+    approve_ts[(week0 >= bulk_lo) & (week0 <= bulk_hi)] = bulk_ts
+    updated = created.copy()
+    put("created", created)
+    del created
+    status = np.full(n, DRAFT, np.int8)
+    submit_ts = (week0 + 6) * DAY + 18 * 3600
+    del week0
+    submitted = submit_ts <= w.now
+    status[submitted] = SUBMITTED
+    updated[submitted] = submit_ts[submitted]
+    del submit_ts, submitted
+    decided = approve_ts <= w.now
+    decided &= (sub_ids.astype(np.int64) * 2654435761) % 100 < 3  # now: the rejected ones
+    status[approve_ts <= w.now] = APPROVED
+    status[decided] = REJECTED
+    del decided
+    np.copyto(updated, approve_ts, where=approve_ts <= w.now)
+    del approve_ts
+    put("status", status)
+    put("updated", updated)
+    put("sub", sub_ids)
+    del status, updated, sub_ids
+    put("note", rng.integers(0, len(NOTES), n))
+    te.cols["id"][:n] = np.arange(100001, 100001 + n, dtype=np.int32)
+    te.cols["alive"][:n] = True
+    order = None  # frees the index (put() is done)
+    te.n = n
+    te.touched()
     w.cases["modstamp_ties"]["kantata.time_entries"] = clock.kt_datetime(int(bulk_ts))
     # edits to approved time: an admin corrects minutes days after approval
     appr = np.nonzero((te.status == APPROVED) & (te.updated < w.now - 3 * DAY))[0]
@@ -562,10 +613,17 @@ def record_payment(w, inv_id: int, ts: int) -> int:
 def _invoices(w, rnd) -> None:
     te = w.te
     live = te.alive & (te.status == APPROVED) & te.billable
-    month = np.array([clock.to_dt(int(d) * DAY).month + 12 * clock.to_dt(int(d) * DAY).year
-                      for d in range(te.day.min(), te.day.max() + 1)]) if te.n else np.zeros(0)
-    m_of = month[te.day - te.day.min()] if te.n else np.zeros(0, int)
-    cents = (te.minutes.astype(np.int64) * te.rate // 60) * live
+    n_ws = max(1, len(te.ws_ids))
+    sums = np.zeros(0)
+    if live.any():  # billable cents per (month, workspace): one bincount over the live rows, no sort
+        d0 = int(te.day.min())
+        months = [clock.to_dt(d * DAY).month + 12 * clock.to_dt(d * DAY).year for d in range(d0, int(te.day.max()) + 1)]
+        m0 = min(months)
+        month = np.array(months, np.int32) - m0
+        key = month[te.day[live] - d0] * n_ws + te.ws[live]
+        sums = np.bincount(key, weights=te.minutes[live].astype(np.int64) * te.rate[live] // 60)
+        del key
+    del live
     cur_month = clock.to_dt(w.now).month + 12 * clock.to_dt(w.now).year
     mass_ts = w.now - 45 * DAY + 7 * 3600  # a mass update of customer records (shared lastmodifieddate)
     for cid in list(w.ns["customer"].rows)[:: 1]:
@@ -573,12 +631,10 @@ def _invoices(w, rnd) -> None:
             w.ns_touch("customer", cid, mass_ts, isinactive="F")
     w.cases["modstamp_ties"]["netsuite.customer"] = clock.iso_z(mass_ts)
     by_ws = {p["ws_idx"]: p for p in w.projects}
-    keys = m_of.astype(np.int64) * 100000 + te.ws
-    uniq, inv = np.unique(keys[live], return_inverse=True)
-    sums = np.bincount(inv, weights=cents[live])
-    for key, total in zip(uniq.tolist(), sums.tolist(), strict=True):
-        m, ws = divmod(key, 100000)
-        if m >= cur_month or total <= 0:
+    for key in np.nonzero(sums > 0)[0].tolist():
+        total = float(sums[key])
+        m, ws = m0 + key // n_ws, key % n_ws
+        if m >= cur_month:
             continue
         y, mo = divmod(m - 1, 12)
         import datetime as dt

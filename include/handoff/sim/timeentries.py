@@ -22,10 +22,13 @@ NOTES = ["Client workshop", "Requirements analysis", "Data model review", "Pipel
 NOTES_JSON = [json.dumps(n, ensure_ascii=True) for n in NOTES]
 CURRENCY_SYMBOL = {"USD": "$", "GBP": "\\u00a3", "EUR": "\\u20ac"}  # JSON-escaped: bodies stay ASCII
 
-COLUMNS = {"id": np.int64, "ws": np.int32, "user": np.int32, "story": np.int32, "day": np.int32,
-           "minutes": np.int32, "billable": np.bool_, "status": np.int8, "created": np.int64,
-           "updated": np.int64, "rate": np.int32, "cost": np.int32, "alive": np.bool_, "note": np.int16,
-           "sub": np.int64}
+# 46 bytes per entry. Ids and timestamps fit int32 (epoch seconds until 2038; world time is 2026 plus
+# an hour per tick); code doing arithmetic on them casts to int64 first.
+COLUMNS = {"id": np.int32, "ws": np.int32, "user": np.int32, "story": np.int32, "day": np.int32,
+           "minutes": np.int16, "billable": np.bool_, "status": np.int8, "created": np.int32,
+           "updated": np.int32, "rate": np.int32, "cost": np.int32, "alive": np.bool_, "note": np.int8,
+           "sub": np.int32}
+CACHED_QUERIES = 8  # row-index arrays kept per world version (int32: 4 bytes per matching entry)
 
 _TEMPLATE = ('"%s":{"id":"%s","created_at":"%s+00:00","updated_at":"%s+00:00","date_performed":"%s",'
         '"time_in_minutes":%d,"billable":%s,"approved":%s,"rate_in_cents":%d,"cost_rate_in_cents":%d,'
@@ -58,16 +61,22 @@ class TimeEntries:
             return cols[name][: self.n]
         raise AttributeError(name)
 
+    def reserve(self, capacity: int) -> None:
+        """Grow every column's buffer to hold `capacity` rows (one column at a time)."""
+        if capacity <= len(self.cols["id"]):
+            return
+        for name, arr in self.cols.items():
+            new = np.zeros(capacity, arr.dtype)
+            new[: self.n] = arr[: self.n]
+            self.cols[name] = new
+            del arr, new  # the old buffer goes before the next column's new one is allocated
+
     def append(self, **values) -> np.ndarray:
         """Append rows (ids must ascend); returns their row indices."""
         k = len(values["id"])
         need = self.n + k
-        if need > len(self.cols["id"]):
-            cap = max(need, int(len(self.cols["id"]) * 1.5) + 1024)
-            for name, arr in self.cols.items():
-                new = np.zeros(cap, arr.dtype)
-                new[: self.n] = arr[: self.n]
-                self.cols[name] = new
+        if need > len(self.cols["id"]):  # grow by 1/8: the clock appends a few rows per tick
+            self.reserve(max(need, len(self.cols["id"]) + len(self.cols["id"]) // 8 + 1024))
         for name, arr in self.cols.items():
             arr[self.n: need] = values.get(name, 0)
         rows = np.arange(self.n, need)
@@ -113,11 +122,20 @@ class TimeEntries:
         for name in ("ws", "user", "id"):
             if filters.get(name) is not None:
                 mask &= np.isin(self.cols[name][: self.n], np.asarray(filters[name], np.int64))
-        rows = np.nonzero(mask)[0]
+        rows = np.nonzero(mask)[0].astype(np.int32)
+        del mask
         col, desc = order
-        sort_key = self.cols[col][: self.n][rows]
-        rows = rows[np.lexsort((self.id[rows], -sort_key if desc else sort_key))]
-        if len(self._cache) > 16:
+        # one int64 key (column value, then id: unique) sorts faster and leaner than a lexsort
+        sort_key = self.cols[col][: self.n][rows].astype(np.int64)
+        if len(rows):
+            sort_key -= sort_key.max() if desc else sort_key.min()  # |value| < 2**31: room for the id
+        if desc:
+            np.negative(sort_key, out=sort_key)
+        sort_key <<= 32
+        sort_key |= self.id[rows]
+        rows = rows[np.argsort(sort_key)]
+        del sort_key
+        if len(self._cache) >= CACHED_QUERIES:
             self._cache.clear()
         self._cache[key] = rows
         return rows

@@ -18,6 +18,31 @@ FX_USD = {"USD": 1.0, "GBP": 1.27, "EUR": 1.08}
 NS_CURRENCY_ID = {"USD": 1, "GBP": 2, "EUR": 4}
 
 
+def _libc():
+    try:
+        import ctypes
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return None
+
+
+def large_arrays_via_mmap() -> None:
+    """Make glibc serve every allocation of 1 MB or more (numpy columns and their temporaries) with
+    its own mmap, returned to the OS when freed. By default glibc raises that threshold up to 32 MB
+    after the first such free, so a 2M-entry world's temporaries (8-16 MB each) would stay resident
+    in the heap after generation: ~80 MB of the peak."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free blocks back to the OS after generation."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 class Table:
     """Records of one object type keyed by id, in insertion order."""
 
@@ -64,7 +89,9 @@ class World:
                             "edited_after_approval": [], "deleted_time_entries": [],
                             "hubspot_duplicates": {}, "modstamp_ties": {}}
         from .generate import generate  # late import: generate builds on World's helpers
+        large_arrays_via_mmap()
         generate(self)
+        release_free_memory()
 
     # ---- time --------------------------------------------------------------------------
     @property
