@@ -1,11 +1,10 @@
 """Kantata OX (PSA): workspaces, stories, users, time entries, expenses.
 
-Paging walks page numbers over one fixed query (`updated_after` = cursor - look-back - 1 s, since
-`updated_after` is strict; `order=updated_at:asc`, ties broken by id on the server): the server can
-serve one sorted result set, and ties at page boundaries are simply consecutive pages. A record
-updated *during* a walk moves to the end and shifts later pages left by one, which can hide a
-record; the walk detects it (a version newer than the newest at walk start shows up) and then
-re-reads by keyset (`_keyset`), which no shift can fool.
+Paging walks page numbers (`order=updated_at:asc`, ties broken by id on the server; `updated_after`
+is strict, so "at or after t" is `updated_after = t - 1 s`) through `streams.verified_walk`: a
+record deleted or updated *during* a walk shifts later pages up by one and would hide the record
+at the next page boundary; the walk bounds each range by its newest `updated_at` (`updated_before`)
+so nothing can enter it, watches `meta.count`, and re-anchors when records leave it.
 Records are read in `results` order, not by iterating the top-level maps.
 Hard deletes have no feed: ids are reconciled against a full id listing, each confirmed by `only=`.
 """
@@ -20,7 +19,7 @@ from handoff.extract import models
 from handoff.extract.http import OAuthClientCredentials, SourceClient
 from handoff.extract.source import Source
 from handoff.extract.state import StreamState
-from handoff.extract.streams import Page, Stream, Window, parse_ts
+from handoff.extract.streams import Page, Stream, Window, parse_ts, verified_walk
 
 log = logging.getLogger(__name__)
 PER_PAGE = 200
@@ -48,53 +47,31 @@ class KantataStream(Stream):
 
     def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
         path = f"api/v1/{self.name}.json"
-        base = {"per_page": PER_PAGE, "order": "updated_at:asc", **self.options.get("params", {})}
-        if window.end:
-            base["updated_before"] = _iso(window.end)
-        if window.start is not None:
-            base["updated_after"] = _iso(window.start - SECOND)
-        # The newest version at walk start: a record newer than it was written during the walk.
-        head = client.json("GET", path, params=dict(base, per_page=1, page=1, order="updated_at:desc"))
-        newest = max((r.get("updated_at", "") for r in self._records(head)), default="")
-        churn = False
-        page = 1
-        while True:
-            body = client.json("GET", path, params=dict(base, page=page))
-            records = self._records(body)
-            if newest and not churn and any(r.get("updated_at", "") > newest for r in records):
-                churn = True
-            yield Page(records, f"page {page}/{(body.get('meta') or {}).get('page_count', '?')}")
-            if len(body.get("results", [])) < PER_PAGE:
-                break
-            page += 1
-        if churn:  # records moved while we paged: a shifted page may have hidden one; re-read by keyset
-            log.info("%s: records changed during the page walk; re-reading by keyset", self.table)
-            yield from self._keyset(client, path, base, window)
+        base = {"order": "updated_at:asc", **self.options.get("params", {})}
 
-    def _keyset(self, client: SourceClient, path: str, base: dict, window: Window) -> Iterator[Page]:
-        """Shift-proof walk: re-anchor every request at the last timestamp seen, skipping its ties
-        already read (the server breaks ties by id), so groups of ties larger than a page work."""
-        base = {k: v for k, v in base.items() if k != "updated_after"}
-        anchor, skip, n = window.start, 0, 0
-        while True:
-            params = dict(base, page=skip // PER_PAGE + 1)
-            if anchor is not None:
-                params["updated_after"] = _iso(anchor - SECOND)
-            body = client.json("GET", path, params=params)
-            raw = self._records(body)
-            n += 1
-            yield Page(raw[skip % PER_PAGE:], f"keyset page {n} (after={params.get('updated_after')})")
-            if len(body.get("results", [])) < PER_PAGE:
-                return
-            last = parse_ts(raw[-1].get("updated_at")) if raw else None
-            if last is None:
-                skip += PER_PAGE
-                continue
-            if anchor is not None and last == anchor:
-                skip = (skip // PER_PAGE) * PER_PAGE + len(body["results"])
-            else:
-                anchor = last
-                skip = sum(1 for r in raw if parse_ts(r.get("updated_at")) == last)
+        def params(since, before, **extra) -> dict:
+            p = dict(base, **extra)
+            if since is not None:
+                p["updated_after"] = _iso(since - SECOND)  # strict: after t - 1 s = at or after t
+            if before is not None:
+                p["updated_before"] = _iso(before)
+            return p
+
+        def fetch(since, before, offset):
+            per_page = PER_PAGE
+            body = client.json("GET", path, params=params(since, before, per_page=per_page,
+                                                          page=offset // per_page + 1))
+            return (self._records(body), len(body.get("results", [])) >= per_page,
+                    (body.get("meta") or {}).get("count", body.get("count")))
+
+        def newest(since, before):
+            body = client.json("GET", path, params=params(since, before, per_page=1, page=1,
+                                                          order="updated_at:desc"))
+            return max((parse_ts(r.get("updated_at")) for r in self._records(body)), default=None)
+
+        for records, label in verified_walk(fetch, newest, window.start, window.end, PER_PAGE,
+                                            lambda r: parse_ts(r.get("updated_at")), resolution=SECOND):
+            yield Page(records, label)
 
     def live_ids(self, client: SourceClient) -> Iterator[list[str]]:
         page = 1

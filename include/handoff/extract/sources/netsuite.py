@@ -3,21 +3,22 @@ customer payments, billing events.
 
 SuiteQL renders datetimes as `M/D/YYYY` without time, so each query selects
 `TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS lastmodified` (UTC) for the cursor. Pages
-are offset-based under a 100,000-row cap per query; `anchored` re-anchors on the last modification
-time seen (inclusive). Deletes come from `DeletedRecord` (recordtype, recordid, deleteddate).
+are offset-based under a 100,000-row cap per query, walked by `streams.verified_walk` (ranges
+bounded by their newest `lastmodifieddate`, `totalResults` watched so a delete or update during the
+walk cannot hide a record; past the cap it re-anchors on the last modification time, inclusive). Deletes come from `DeletedRecord` (recordtype, recordid, deleteddate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handoff.extract import models
 from handoff.extract.http import OAuthClientCredentials, SourceClient
 from handoff.extract.load import Tombstone
 from handoff.extract.source import Source
 from handoff.extract.state import StreamState
-from handoff.extract.streams import Page, Stream, Window, anchored, parse_ts
+from handoff.extract.streams import Page, Stream, Window, parse_ts, verified_walk
 
 LIMIT, CAP = 1000, 100_000
 SUITEQL = "services/rest/query/v1/suiteql"
@@ -31,7 +32,7 @@ class SuiteQLStream(Stream):
     id_field = "id"
     modified_field = "lastmodified"
 
-    def query(self, since: datetime | None, end: datetime | None) -> str:
+    def query(self, since: datetime | None, end: datetime | None, descending: bool = False) -> str:
         col = self.options.get("modified_column", "lastmodifieddate")
         where = list(self.options.get("where", []))
         if since is not None:
@@ -41,22 +42,28 @@ class SuiteQLStream(Stream):
         q = f"SELECT *, TO_CHAR({col}, 'YYYY-MM-DD HH24:MI:SS') AS lastmodified FROM {self.options['from']}"
         if where:
             q += " WHERE " + " AND ".join(where)
-        return q + f" ORDER BY {col} ASC, id ASC"
+        order = "DESC" if descending else "ASC"
+        return q + f" ORDER BY {col} {order}, id {order}"
 
-    def _suiteql(self, client: SourceClient, q: str, offset: int) -> dict:
-        return client.json("POST", SUITEQL, params={"limit": LIMIT, "offset": offset},
+    def _suiteql(self, client: SourceClient, q: str, offset: int, limit: int | None = None) -> dict:
+        return client.json("POST", SUITEQL, params={"limit": limit or LIMIT, "offset": offset},
                            json={"q": q}, headers={"Prefer": "transient"})
 
     def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
-        def fetch(since, offset):
-            body = self._suiteql(client, self.query(since, window.end), offset)
-            return body.get("items", []), bool(body.get("hasMore"))
+        def fetch(since, before, offset):
+            body = self._suiteql(client, self.query(since, before), offset)
+            return body.get("items", []), bool(body.get("hasMore")), body.get("totalResults")
+
+        def newest(since, before):
+            items = self._suiteql(client, self.query(since, before, descending=True), 0, limit=1).get("items", [])
+            return modified(items[0]) if items else None
 
         def modified(rec):
             return parse_ts(models._netsuite_ts(rec.get("lastmodified")))
 
-        for items, since, offset in anchored(fetch, window.start, LIMIT, CAP, modified):
-            yield Page(items, f"suiteql since={since.isoformat() if since else '-'} offset={offset}")
+        for items, label in verified_walk(fetch, newest, window.start, window.end, LIMIT, modified,
+                                          resolution=timedelta(seconds=1), cap=CAP):
+            yield Page(items, f"suiteql {label}")
 
     def tombstones(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[list[Tombstone]]:
         recordtype = self.options.get("recordtype")
