@@ -63,6 +63,42 @@ def test_rate_limit_every_and_share_via_admin_endpoint(fresh):
     assert requests.post(c.url("kantata") + "/__sim/faults", json={"bogus": 1}).status_code == 400
 
 
+ERROR_FORMATS = {  # (path, check of the body) per system
+    "salesforce": ("/services/data/v62.0/query?q=SELECT+Id+FROM+Account",
+                   lambda b: isinstance(b, list) and {"message", "errorCode"} <= set(b[0])),
+    "hubspot": ("/crm/v3/objects/deals",
+                lambda b: b["status"] == "error" and {"message", "correlationId", "category"} <= set(b)),
+    "kantata": (KANTATA_TE, lambda b: {"type", "message"} <= set(b["errors"][0])),
+    "workday": ("/ccx/service/customreport2/t/o/Handoff_Workers?format=json", lambda b: "errors" in b),
+    "netsuite": ("/services/rest/record/v1/job/5000",
+                 lambda b: {"type", "title", "status"} <= set(b) and "o:errorCode" in b["o:errorDetails"][0]),
+}
+
+
+@pytest.mark.parametrize("system", list(ERROR_FORMATS))
+def test_5xx_each_system_in_its_error_format(fresh, system):
+    c, cl = fresh
+    path, check = ERROR_FORMATS[system]
+    s = cl.session(system)
+    c.set_faults(system, {"error_5xx": {"next": 3}, "status_5xx": [500, 502, 503]})
+    for _ in range(3):
+        r = s.get(c.url(system) + path)
+        assert r.status_code in (500, 502, 503) and check(r.json()), r.text
+    assert s.get(c.url(system) + path).status_code == 200
+    if system == "salesforce":
+        assert "Sforce-Limit-Info" in r.headers  # on every response, errors included
+
+
+def test_faults_spare_token_endpoints_unless_include_auth(fresh):
+    c, cl = fresh
+    c.set_faults("kantata", {"rate_limit": 1.0})
+    assert cl.token("kantata")  # token endpoint not faulted by default
+    c.set_faults("kantata", {"rate_limit": 1.0, "include_auth": True})
+    r = requests.post(c.url("kantata") + "/oauth/token", data={"grant_type": "client_credentials",
+                                                               "client_id": "test-id", "client_secret": "test-secret"})
+    assert r.status_code == 429 and r.json()["errors"][0]["type"] == "rate_limit"
+
+
 def test_5xx_in_system_format(fresh):
     c, cl = fresh
     c.set_faults("netsuite", {"error_5xx": {"next": 1}, "status_5xx": [500]})
@@ -119,13 +155,27 @@ def test_malformed_page(fresh):
      lambda b: all("deal_name" in r for r in b["records"])),
     ("workday", "/ccx/service/customreport2/t/o/Handoff_Workers?format=json", "Hire_Date",
      lambda b: all("deal_name" in r for r in b["Report_Entry"])),
+    ("netsuite", "/services/rest/query/v1/suiteql", "entityid",
+     lambda b: all("deal_name" in r and "entityid" not in r for r in b["items"])),
 ])
 def test_schema_drift(fresh, system, path, rename, check):
     c, cl = fresh
     new = "updatedAt" if system == "kantata" else "deal_name"
     c.set_faults(system, {"drift": {"rename": {rename: new}, "add": {"x_new_field": "1"}}})
-    body = cl.session(system).get(c.url(system) + path).json()
-    assert check(body)
+    s = cl.session(system)
+    if system == "netsuite":
+        body = s.post(c.url(system) + path, json={"q": "SELECT id, entityid FROM job"}).json()
+    else:
+        body = s.get(c.url(system) + path).json()
+    assert check(body) and all(r["x_new_field"] == "1" for r in drifted_records(system, body))
+
+
+def drifted_records(system, body):
+    if system == "kantata":
+        return list(body["time_entries"].values())
+    if system == "hubspot":
+        return [r["properties"] for r in body["results"]]
+    return body[{"salesforce": "records", "workday": "Report_Entry", "netsuite": "items"}[system]]
 
 
 def test_token_expiry_and_401_bodies(fresh):

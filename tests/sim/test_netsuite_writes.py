@@ -116,6 +116,13 @@ def test_async_job_flow(fresh):
     assert status["completed"] and status["progress"] == "succeeded"
     result = s.get(status["task"]["links"][0]["href"] + "/result")
     assert result.status_code == 204 and "timeBill" in result.headers["Location"]
+    # the documented walk: job -> task collection -> task -> result
+    tasks = s.get(job_url + "/task").json()
+    assert tasks["count"] == 1 and not tasks["hasMore"]
+    task = s.get(tasks["items"][0]["links"][0]["href"]).json()
+    assert task["completed"] and task["progress"] == "succeeded"
+    related = next(x["href"] for x in task["links"] if x["rel"] == "related")
+    assert s.get(related).status_code == 204
     again = s.post(c.url("netsuite") + TB, headers={"X-NetSuite-Idempotency-Key": "k2"}, json={})
     assert _detail(again)["o:errorCode"] == "IDEMPOTENCY_ERROR"
     assert requests.get(c.url("netsuite") + "/__sim/ledger").json()["ledger"] == c.ledger()
@@ -139,3 +146,36 @@ def test_concurrency_limit(fresh):
     for t in threads:
         t.join()
     assert codes.count(429) >= 1 and codes.count(200) >= 1
+
+
+def _jwt(claims: dict) -> str:
+    import base64
+    import json
+
+    def part(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'PS256', 'typ': 'JWT', 'kid': 'cert-1'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def test_token_with_jwt_assertion(fresh):
+    """The real M2M flow: a JWT client assertion whose iss is the client id (signature not checked)."""
+    import time
+
+    from .conftest import CREDS
+    c, _ = fresh
+    url = c.url("netsuite") + "/services/rest/auth/oauth2/v1/token"
+    jwt_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+    def token(claims, assertion_type=jwt_type):
+        return requests.post(url, data={"grant_type": "client_credentials", "client_assertion_type": assertion_type,
+                                        "client_assertion": _jwt(claims)}, timeout=10)
+
+    now = int(time.time())
+    ok = token({"iss": CREDS.client_id, "scope": ["restlets", "rest_webservices"], "aud": url, "iat": now,
+                "exp": now + 3600})
+    assert ok.status_code == 200 and ok.json()["token_type"] == "bearer"
+    assert requests.get(c.url("netsuite") + "/services/rest/record/v1/job/5000", timeout=10,
+                        headers={"Authorization": f"Bearer {ok.json()['access_token']}"}).status_code == 200
+    assert token({"iss": "someone-else", "exp": now + 3600}).json()["error"] == "invalid_client"
+    assert token({"iss": CREDS.client_id, "exp": now - 10}).status_code == 400
+    assert token({"iss": CREDS.client_id}, "password").status_code == 400

@@ -175,13 +175,28 @@ def test_hubspot_contacts_hs_lastmodifieddate_finds_nothing(clients, cluster):
     assert body["total"] == 0
 
 
-def test_hubspot_search_cap(clients, cluster):
+def test_hubspot_search_cap(clients, cluster, fresh):
     s = clients.session("hubspot")
     url = f"{cluster.url('hubspot')}/crm/v3/objects/companies/search"
     body = {"filterGroups": [], "sorts": [], "properties": [], "limit": 100}
     r = s.post(url, json={**body, "after": 10000})
     assert r.status_code == 400 and r.json()["category"] == "VALIDATION_ERROR"
-    assert s.post(url, json={**body, "after": 9900}).status_code == 200
+    assert s.post(url, json={**body, "after": 9950}).status_code == 200  # below the cap: a (short) page
+    # a query matching more than the cap: pages stop at it, `total` counts every match
+    c, cl = fresh
+    c.servers["hubspot"].search_cap = 25
+    url = f"{c.url('hubspot')}/crm/v3/objects/contacts/search"
+    s = cl.session("hubspot")
+    ids, after = [], 0
+    while True:
+        r = s.post(url, json={**body, "limit": 10, "after": after})
+        if r.status_code == 400:
+            break
+        page = r.json()
+        assert page["total"] == len(c.truth("hubspot", "contacts")["records"]) > 25
+        ids += [x["id"] for x in page["results"]]
+        after = int(page["paging"]["next"]["after"])
+    assert len(ids) == 25 and after == 25 and r.json()["category"] == "VALIDATION_ERROR"
 
 
 def test_netsuite_suiteql_walk_with_ties(clients, cluster):
@@ -203,6 +218,22 @@ def test_netsuite_suiteql_walk_with_ties(clients, cluster):
     assert body["totalResults"] == len(items)
     assert _crosses_boundary([i["lm"] for i in items], 2)
     assert all("/" in i["lastmodifieddate"] and ":" not in i["lastmodifieddate"] for i in items)  # M/D/YYYY
+
+
+def test_netsuite_suiteql_row_cap(fresh):
+    """One query pages through at most max_rows (100,000) rows; offsets at or past it are a 400."""
+    c, cl = fresh
+    c.servers["netsuite"].max_rows = 5
+    s = cl.session("netsuite")
+    url = f"{c.url('netsuite')}/services/rest/query/v1/suiteql"
+    q = {"q": "SELECT id FROM customer ORDER BY id"}
+    assert len(c.truth("netsuite", "customer")["records"]) > 5
+    first = s.post(url + "?limit=3&offset=0", json=q).json()
+    assert first["hasMore"] and first["totalResults"] == 5 and first["count"] == 3
+    last = s.post(url + "?limit=3&offset=3", json=q).json()
+    assert not last["hasMore"] and last["count"] == 2 and not [x for x in last["links"] if x["rel"] == "next"]
+    r = s.post(url + "?limit=3&offset=5", json=q)
+    assert r.status_code == 400 and r.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_PARAMETER"
 
 
 def test_netsuite_suiteql_filters(clients, cluster):

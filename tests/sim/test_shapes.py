@@ -67,6 +67,9 @@ KT_STORY = {"type": "object", "required": ["id", "title", "story_type", "state",
 KT_USER = {"type": "object", "required": ["id", "full_name", "email_address", "headline", "classification",
                                           "manager_id", "role_id", "external_reference_ids", "city", "country"],
            "properties": {"id": ID, "manager_id": REF}}
+KT_ERROR = {"type": "object", "required": ["errors"],
+            "properties": {"errors": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["type", "message"], "properties": {"type": STR, "message": STR}}}}}
 KT_SCHEMAS = {"time_entries": KT_TIME_ENTRY, "expenses": KT_EXPENSE, "workspaces": KT_WORKSPACE,
               "stories": KT_STORY, "users": KT_USER}
 
@@ -151,4 +154,14 @@ def test_kantata_per_page_clamped_and_filters(clients, cluster):
     between = s.get(url, params={"date_performed_between": "2026-02-01:2026-02-07", "per_page": 200}).json()
     assert between["count"] > 0
     assert all("2026-02-01" <= r["date_performed"] <= "2026-02-07" for r in between["time_entries"].values())
-    assert s.get(url, params={"order": "bogus:asc"}).status_code == 400
+    bad = s.get(url, params={"order": "bogus:asc"})
+    assert bad.status_code == 400
+    jsonschema.validate(bad.json(), KT_ERROR)
+    unauth = s.get(url, headers={"Authorization": "Bearer nope"})
+    assert unauth.status_code == 401
+    jsonschema.validate(unauth.json(), KT_ERROR)
+    # updated_after is strict: a record stamped exactly at the bound is not returned
+    stamp = body["time_entries"][body["results"][0]["id"]]["updated_at"]
+    after = s.get(url, params={"updated_after": stamp, "per_page": 200, "order": "updated_at:asc"}).json()
+    assert all(r["updated_at"] > stamp for r in after["time_entries"].values())
+    assert body["results"][0]["id"] not in after["time_entries"]

@@ -76,6 +76,7 @@ def _match(rec: dict, flt: dict, obj: str) -> bool:
 
 class HubSpotServer(SystemServer):
     system = "hubspot"
+    search_cap = SEARCH_CAP  # an attribute so tests can reach the cap with a small world
 
     def __init__(self, *a, **kw):
         self._window = (0.0, 0)
@@ -190,9 +191,10 @@ class HubSpotServer(SystemServer):
             raise ApiError(400, "limit and after must be integers", "VALIDATION_ERROR") from None
         if limit > 200 or limit < 1:
             raise ApiError(400, f"limit must be between 1 and 200, got {limit}", "VALIDATION_ERROR")
-        if after + limit > SEARCH_CAP or after >= SEARCH_CAP:
-            raise ApiError(400, "There was a problem with the request. Search results are limited to 10,000: "
-                                f"'after' + 'limit' must not exceed {SEARCH_CAP}.", "VALIDATION_ERROR")
+        cap = self.search_cap
+        if after >= cap:  # paging past the cap is a 400; a page that reaches it is cut at it (*unverified*)
+            raise ApiError(400, f"There was a problem with the request. Search results are limited to {cap:,}: "
+                                f"'after' must be below {cap}.", "VALIDATION_ERROR")
         groups = body.get("filterGroups") or []
         rows = [r for r in self.world.hs[obj].values() if not r["archived"]]
         if groups:
@@ -208,11 +210,12 @@ class HubSpotServer(SystemServer):
                 name, desc = s.get("propertyName"), str(s.get("direction", "ASCENDING")).upper() == "DESCENDING"
             rows.sort(key=lambda r, n=name: (r["properties"].get(n) is None, _norm(n, r["properties"].get(n)) or 0),
                       reverse=desc)
-        page = rows[after: after + limit]
+        end = min(after + limit, cap)
+        page = rows[after: end]
         out = {"total": len(rows), "results": [self._render(r, obj, self._props(body.get("properties") or []))
                                                for r in page]}
-        if after + limit < len(rows):
-            out["paging"] = {"next": {"after": str(after + limit)}}
+        if end < len(rows):  # `total` counts every match; paging.next may point at the cap itself
+            out["paging"] = {"next": {"after": str(end)}}
         return out
 
     def truth(self, obj):

@@ -23,6 +23,7 @@ def _err(status, detail, code, path=None):
 
 class NetSuiteServer(SystemServer):
     system = "netsuite"
+    max_rows = MAX_ROWS  # rows one SuiteQL query can page through; an attribute so tests can lower it
 
     def __init__(self, *a, **kw):
         self._write_lock = threading.Lock()
@@ -37,17 +38,43 @@ class NetSuiteServer(SystemServer):
         self.route("POST", r"/services/rest/record/v1/(?P<rtype>[A-Za-z_]+)", self.create)
         self.route("GET", r"/services/rest/record/v1/(?P<rtype>[A-Za-z_]+)/(?P<rid>\d+)", self.get_record)
         self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)", self.job)
+        self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)/task", self.tasks)
+        self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)/task/(?P<task>\d+)", self.task)
         self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)/task/(?P<task>\d+)/result", self.job_result)
 
     # ---- auth / errors ------------------------------------------------------------------
     def token(self, req):
         form = self.client_from_token_request(req)[2]
         if form.get("client_assertion") and form.get("grant_type") == "client_credentials":
-            pass  # a JWT assertion is accepted without verifying its signature (documented)
+            self._check_assertion(form)  # the real flow; the signature is not verified (documented)
         else:
             self.check_client(req)
         return {"access_token": self.tokens.issue(), "expires_in": str(int(self.tokens.ttl)),
                 "token_type": "bearer"}
+
+    def _check_assertion(self, form):
+        """A JWT bearer assertion: right assertion type, `iss` = the client id, not expired."""
+        import base64
+        import json
+        import time
+
+        def invalid(what, code="invalid_client"):
+            return ApiError(400, what, code, body={"error": code, "error_description": what})
+
+        if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            raise invalid("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                          "invalid_request")
+        try:
+            payload = form["client_assertion"].split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            raise invalid("client_assertion is not a JWT", "invalid_request") from None
+        if not isinstance(claims, dict) or not self.credentials.matches(claims.get("iss"),
+                                                                         self.credentials.client_secret):
+            raise invalid("invalid client: the assertion's iss is not a known client id")
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp < time.time():
+            raise invalid("the client assertion has expired", "invalid_grant")
 
     def authenticate(self, req):
         if self.tokens.check(req.bearer()) != "ok":
@@ -85,8 +112,8 @@ class NetSuiteServer(SystemServer):
         if not 1 <= limit <= 1000 or offset < 0:
             raise _err(400, "Invalid value for the parameter 'limit'. The value must be between 1 and 1000.",
                        "INVALID_PARAMETER")
-        if offset >= MAX_ROWS:
-            raise _err(400, "The query result exceeds the maximum of 100000 rows. Narrow the query.",
+        if offset >= self.max_rows:
+            raise _err(400, f"The query result exceeds the maximum of {self.max_rows} rows. Narrow the query.",
                        "INVALID_PARAMETER")
         body = req.json()
         if not isinstance(body, dict) or not isinstance(body.get("q"), str):
@@ -103,7 +130,7 @@ class NetSuiteServer(SystemServer):
                 self._query_cache.clear()
             self._query_cache[key] = hit
         rows, cols = hit
-        total = min(len(rows), MAX_ROWS)
+        total = min(len(rows), self.max_rows)
         items = [render_row(r, cols) for r in rows[offset: min(offset + limit, total)]]
         base = f"{req.base_url}/services/rest/query/v1/suiteql"
         links = []
@@ -280,6 +307,22 @@ class NetSuiteServer(SystemServer):
         return {"id": job, "completed": True, "progress": "failed" if j["failed"] else "succeeded",
                 "links": [{"rel": "self", "href": href}],
                 "task": {"links": [{"rel": "related", "href": f"{href}/task/{job}"}]}}
+
+    def tasks(self, req, job):
+        """The job's tasks (one per request here), as a NetSuite collection."""
+        if job not in self.jobs:
+            raise _err(404, "The async job does not exist.", "NONEXISTENT_ID")
+        href = f"{req.base_url}/services/rest/async/v1/job/{job}/task"
+        return {"links": [{"rel": "self", "href": href}], "count": 1, "hasMore": False, "offset": 0,
+                "totalResults": 1, "items": [{"links": [{"rel": "self", "href": f"{href}/{job}"}]}]}
+
+    def task(self, req, job, task):
+        j = self.jobs.get(job)
+        if j is None or task != job:
+            raise _err(404, "The async job task does not exist.", "NONEXISTENT_ID")
+        href = f"{req.base_url}/services/rest/async/v1/job/{job}/task/{task}"
+        return {"id": task, "completed": True, "progress": "failed" if j["failed"] else "succeeded",
+                "links": [{"rel": "self", "href": href}, {"rel": "related", "href": f"{href}/result"}]}
 
     def job_result(self, req, job, task):
         j = self.jobs.get(job)
