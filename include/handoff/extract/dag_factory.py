@@ -54,6 +54,7 @@ def runtime_settings() -> ExtractSettings:
         commit_records=int(setting("commit_records", "5000")),
         prefetch_pages=int(setting("prefetch_pages", "2")),
         reconcile_every=timedelta(minutes=float(setting("reconcile_minutes", "60"))),
+        max_delete_share=float(setting("max_delete_share", "0.2")),
     )
 
 

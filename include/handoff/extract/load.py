@@ -147,6 +147,16 @@ class RawLoader:
             with cur.copy(sql.SQL("COPY {} (source_id) FROM STDIN").format(self.ids_stage)) as cp:
                 cp.write("".join(f"{copy_text(i)}\n" for i in ids))
 
+    def count_missing(self) -> tuple[int, int]:
+        """(live raw rows whose id is not in the id stage, live raw rows)."""
+        return self.conn.execute(
+            sql.SQL(
+                """SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {ids} i WHERE i.source_id = r.source_id)),
+                          count(*)
+                   FROM {raw} r WHERE NOT r.is_deleted"""
+            ).format(raw=self.table, ids=self.ids_stage)
+        ).fetchone()
+
     def delete_missing(self, batch_id: str) -> int:
         """Mark raw rows whose id the system no longer lists as deleted; clears the id stage."""
         cur = self.conn.execute(

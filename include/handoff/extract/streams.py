@@ -70,6 +70,9 @@ class ExtractSettings:
     commit_records: int = 5000
     prefetch_pages: int = 2
     reconcile_every: timedelta = timedelta(0)  # id reconciliation cadence (0 = every run)
+    # Deletes inferred from absence (snapshot diff, id reconciliation) may mark at most this share
+    # of the live rows in one run; more fails the run (DeleteGuardError) unless it is a full refresh.
+    max_delete_share: float = 0.2
 
 
 @dataclass
@@ -102,6 +105,10 @@ def parse_ts(value: Any) -> datetime | None:
         s = s[:-5] + "+00:00"
     dt = datetime.fromisoformat(s)
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class DeleteGuardError(RuntimeError):
+    """Absence-inferred deletes beyond `max_delete_share`: probably a broken read, not a purge."""
 
 
 class Stream:
@@ -312,11 +319,13 @@ class StreamRunner:
         self.stream, self.client, self.conn = stream, client, conn
         conn.autocommit = True  # every `conn.transaction()` below is then a real, committed transaction
         self.settings = settings or ExtractSettings()
+        self.full_refresh = False
 
     def run(self, info: RunInfo | None = None, interval_window: bool = False) -> RunResult:
+        info = info or RunInfo()
+        self.full_refresh = info.full_refresh
         from handoff.warehouse.migrate import ensure_ready
 
-        info = info or RunInfo()
         s, conn = self.stream, self.conn
         ensure_ready(conn, s.source, s.name)
         state = load_state(conn, s.source, s.name)
@@ -353,7 +362,7 @@ class StreamRunner:
         # A first load into an empty table COPYs straight into raw (no staging, no merge) while
         # every batch's ids are new; the first conflict switches to staging + merge for good.
         direct = [raw_was_empty]
-        live_ids: list[str] = []
+        live_ids: set[str] = set()  # snapshot: every id the report still lists (rejected entries too)
 
         def commit(b: _Batch) -> None:
             """Runs in the writer thread: one transaction per batch."""
@@ -399,6 +408,8 @@ class StreamRunner:
                         sid, modified, deleted = identify(rec)
                     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
                         rid = rec.get(s.id_field) if isinstance(rec, dict) else None
+                        if s.snapshot and rid is not None and rid != "":
+                            live_ids.add(str(rid))  # still in the report: rejected, not deleted
                         b.rejects.append((None if rid is None else str(rid), _reason(exc), _encode(rec).decode()))
                         page_rejects += 1
                         continue
@@ -406,7 +417,7 @@ class StreamRunner:
                         b.dup = True
                     ids.add(sid)
                     if s.snapshot:
-                        live_ids.append(sid)
+                        live_ids.add(sid)
                     if modified is not None and (b.max_mod is None or modified > b.max_mod):
                         b.max_mod = modified
                     lines.append(
@@ -440,6 +451,8 @@ class StreamRunner:
         if s.snapshot:
             with conn.transaction():
                 loader.stage_live_ids(live_ids)
+                missing, held = loader.count_missing()
+                self._guard_deletes(missing, held, f"the snapshot of {len(live_ids)} ids")
                 n = loader.delete_missing(ledger.batch_id)
                 ledger.record_batch(conn, 0, 0, 0, n, self.client.retries)
             result.deletes += n
@@ -451,6 +464,18 @@ class StreamRunner:
                                   {"reconciled_at": datetime.now(UTC).isoformat()})
             else:
                 self._reconcile(loader, ledger, state, result)
+
+    def _guard_deletes(self, n: int, live: int, what: str) -> None:
+        """Refuse to mark more than `max_delete_share` of the live rows deleted because they are absent
+        from a read (an empty or truncated report or listing looks exactly like a mass delete)."""
+        share = self.settings.max_delete_share
+        if n == 0 or self.full_refresh or n <= share * live:
+            return
+        raise DeleteGuardError(
+            f"{self.stream.table}: {what} would mark {n} of {live} live rows deleted (more than "
+            f"{share:.0%}); refusing to mark them. If the deletes are real, trigger a run with "
+            f'conf {{"full_refresh": true}}, or raise handoff_extract_max_delete_share.'
+        )
 
     def _reconcile(self, loader: RawLoader, ledger: RunLedger, state: StreamState, result: RunResult) -> None:
         """Hard deletes: ids raw holds that the system no longer lists (each confirmed by id)."""
@@ -468,6 +493,7 @@ class StreamRunner:
         ).fetchall()]
         missing = [i for i in held if i not in listed_set]
         gone = s.confirm_missing(self.client, missing) if missing else set()
+        self._guard_deletes(len(gone), len(held), f"reconciliation against {len(listed)} listed ids")
         with conn.transaction():
             n = loader.apply_tombstones([Tombstone(i, None) for i in sorted(gone)], ledger.batch_id)
             ledger.record_batch(conn, 0, 0, 0, n, self.client.retries)
