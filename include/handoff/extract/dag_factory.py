@@ -55,6 +55,7 @@ def runtime_settings() -> ExtractSettings:
         prefetch_pages=int(setting("prefetch_pages", "2")),
         reconcile_every=timedelta(minutes=float(setting("reconcile_minutes", "60"))),
         max_delete_share=float(setting("max_delete_share", "0.2")),
+        lock_wait=timedelta(seconds=float(setting("lock_wait_seconds", "600"))),
     )
 
 

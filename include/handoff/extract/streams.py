@@ -70,6 +70,7 @@ class ExtractSettings:
     commit_records: int = 5000
     prefetch_pages: int = 2
     reconcile_every: timedelta = timedelta(0)  # id reconciliation cadence (0 = every run)
+    lock_wait: timedelta = timedelta(minutes=10)  # how long a run waits for another run of its stream
     # Deletes inferred from absence (snapshot diff, id reconciliation) may mark at most this share
     # of the live rows in one run; more fails the run (DeleteGuardError) unless it is a full refresh.
     max_delete_share: float = 0.2
@@ -109,6 +110,13 @@ def parse_ts(value: Any) -> datetime | None:
 
 class DeleteGuardError(RuntimeError):
     """Absence-inferred deletes beyond `max_delete_share`: probably a broken read, not a purge."""
+
+
+class StreamBusy(RuntimeError):
+    """Another run of the same stream held its lock for longer than `lock_wait`."""
+
+
+LOCK_NAMESPACE = 0x48414E45  # advisory lock class id of stream locks ("HANE"); object id = hashtext(stream)
 
 
 class Stream:
@@ -324,6 +332,40 @@ class StreamRunner:
     def run(self, info: RunInfo | None = None, interval_window: bool = False) -> RunResult:
         info = info or RunInfo()
         self.full_refresh = info.full_refresh
+        self._lock()
+        try:
+            return self._locked_run(info, interval_window)
+        finally:
+            self._unlock()
+
+    def _lock(self) -> None:
+        """One run per stream at a time (a manual run next to a scheduled one): a session advisory
+        lock, released at the end or when the connection dies (kill -9). The second run waits."""
+        key = (LOCK_NAMESPACE, f"{self.stream.source}.{self.stream.name}")
+        if self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key).fetchone()[0]:
+            return
+        wait = self.settings.lock_wait.total_seconds()
+        log.warning("%s: another run of this stream is in progress; waiting up to %.0f s for it",
+                    self.stream.table, wait)
+        from psycopg.errors import LockNotAvailable
+
+        try:
+            with self.conn.transaction():
+                self.conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
+                self.conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
+        except LockNotAvailable:
+            raise StreamBusy(f"{self.stream.table}: another run of this stream held its lock for more than "
+                             f"{wait:.0f} s (see ops.extract_runs where outcome = 'running')") from None
+        log.info("%s: the other run finished; going on", self.stream.table)
+
+    def _unlock(self) -> None:
+        try:
+            self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))",
+                              (LOCK_NAMESPACE, f"{self.stream.source}.{self.stream.name}"))
+        except Exception:  # the connection is gone: so is the lock
+            log.debug("could not release the stream lock", exc_info=True)
+
+    def _locked_run(self, info: RunInfo, interval_window: bool) -> RunResult:
         from handoff.warehouse.migrate import ensure_ready
 
         s, conn = self.stream, self.conn
