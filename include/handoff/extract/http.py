@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -29,6 +30,35 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _json_decoder = msgspec.json.Decoder()
+REDACTED = "***"
+# Query-string and form parameters that carry credentials, whatever the system.
+_SECRET_PARAM = re.compile(
+    r"(?i)\b((?:access_|refresh_|id_)?token|client_secret|password|passwd|api_?key|hapikey|apikey|secret|"
+    r"signature|sig|code|assertion|client_assertion|session_?id|sid)=([^&\s'\"]+)"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """Remove credentials from text bound for logs, exceptions and ops tables: known secret values
+    (client secret, tokens), credential-named URL/form parameters and Authorization values."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def _mask_in_airflow_logs(secret: str | None) -> None:
+    """Register a runtime secret (an access token) with Airflow's log masker, when in a task."""
+    if not secret:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+    except Exception:  # outside Airflow: nothing to register with
+        pass
 
 
 class SourceApiError(RuntimeError):
@@ -158,6 +188,7 @@ class OAuthClientCredentials(TokenAuth):
         resp = client.send("POST", self.token_path, authenticate=False, **kwargs)
         body = resp.json()
         self.token = body["access_token"]
+        _mask_in_airflow_logs(self.token)
         if body.get("instance_url"):
             client.base_url = body["instance_url"].rstrip("/")
         client.session.headers["Authorization"] = f"Bearer {self.token}"
@@ -186,10 +217,22 @@ class SourceClient:
             if key in settings_keys or not isinstance(self.extra[key], str):
                 self.session.headers.pop(key, None)
         self.base_url = self.hook.base_url.rstrip("/")
+        _mask_in_airflow_logs(self.connection.password)
         self.retries = 0  # transient failures retried by this client (ledger)
         self.requests = 0
         self._renewed_for_401 = False
         auth.apply(self)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never leave this process in clear: the connection's password (a client
+        secret or a private-app token) and the current access token."""
+        return tuple(v for v in (self.connection.password, getattr(self.auth, "token", None)) if v)
+
+    def redact(self, text: str) -> str:
+        return redact(str(text), self.secrets())
+
+    def _api_error(self, status: int, resp: requests.Response, url: str) -> SourceApiError:
+        return SourceApiError(self.system, status, self.redact(system_message(resp)), self.redact(url.split("?")[0]))
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -211,7 +254,7 @@ class SourceClient:
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "%s %s %s: %s; retry %d/%d in %.2fs",
-                self.system, method, path.split("?")[0], exc, state.attempt_number,
+                self.system, method, self.redact(path.split("?")[0]), self.redact(str(exc)), state.attempt_number,
                 self.policy.attempts - 1, state.upcoming_sleep,
             )
 
@@ -225,8 +268,8 @@ class SourceClient:
         try:
             return retrying(self._send_once, method, path, authenticate, kwargs)
         except RetryableError as exc:
-            raise RetriesExhausted(f"{self.system} {method} {path.split('?')[0]}: gave up after "
-                                   f"{self.policy.attempts} attempts: {exc}") from exc
+            raise RetriesExhausted(self.redact(f"{self.system} {method} {path.split('?')[0]}: gave up after "
+                                               f"{self.policy.attempts} attempts: {exc}")) from exc
 
     def _send_once(self, method: str, path: str, authenticate: bool, kwargs: dict) -> requests.Response:
         url = self.url(path)
@@ -240,26 +283,26 @@ class SourceClient:
                 {"check_response": False, "timeout": (self.policy.connect_timeout, self.policy.read_timeout)},
             )
         except (requests.ConnectionError, requests.Timeout) as exc:  # includes dropped connections
-            raise RetryableError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            raise RetryableError(self.redact(f"{type(exc).__name__}: {str(exc)[:200]}")) from exc
         status = resp.status_code
         if status < 400:
             return resp
         if status == 401 and authenticate:
             if self._renewed_for_401:
-                raise SourceApiError(self.system, status, system_message(resp), url.split("?")[0])
+                raise self._api_error(status, resp, url)
             self._renewed_for_401 = True
-            log.info("%s: 401 (%s), renewing the token once", self.system, system_message(resp))
+            log.info("%s: 401 (%s), renewing the token once", self.system, self.redact(system_message(resp)))
             self.auth.renew(self)
             raise RetryableError("401 token renewed", wait=0.0)
         if status in RETRYABLE_STATUS:
-            raise RetryableError(f"HTTP {status}: {system_message(resp)[:200]}", wait=server_wait(resp))
+            raise RetryableError(self.redact(f"HTTP {status}: {system_message(resp)[:200]}"), wait=server_wait(resp))
         if status == 403 and "REQUEST_LIMIT_EXCEEDED" in resp.text:
             # Salesforce's rate limit. Retried only when the server says when to come back soon
             # enough; a spent daily allowance (no Retry-After) fails with the system's message.
             wait = server_wait(resp)
             if wait is not None and wait <= self.policy.max_server_wait:
-                raise RetryableError(f"HTTP 403: {system_message(resp)[:200]}", wait=wait)
-        raise SourceApiError(self.system, status, system_message(resp), url.split("?")[0])
+                raise RetryableError(self.redact(f"HTTP 403: {system_message(resp)[:200]}"), wait=wait)
+        raise self._api_error(status, resp, url)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send and decode the JSON body; a truncated or malformed body is retried like a 5xx."""
@@ -275,7 +318,8 @@ class SourceClient:
 
         def _before_sleep(state: tenacity.RetryCallState) -> None:
             self.retries += 1
-            log.warning("%s %s: %s; retrying", self.system, path.split("?")[0], state.outcome.exception())
+            log.warning("%s %s: %s; retrying", self.system, self.redact(path.split("?")[0]),
+                        self.redact(str(state.outcome.exception())))
 
         try:
             return tenacity.Retrying(
@@ -286,7 +330,7 @@ class SourceClient:
                 reraise=True,
             )(_decode_once)
         except RetryableError as exc:
-            raise RetriesExhausted(f"{self.system} {path.split('?')[0]}: {exc}") from exc
+            raise RetriesExhausted(self.redact(f"{self.system} {path.split('?')[0]}: {exc}")) from exc
 
     def close(self) -> None:
         self.session.close()

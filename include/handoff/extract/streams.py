@@ -381,7 +381,8 @@ class StreamRunner:
             self._run(window, state, ledger, result)
         except BaseException as exc:
             try:
-                ledger.finish(conn, "failed", self.client.retries, f"{type(exc).__name__}: {exc}"[:2000])
+                ledger.finish(conn, "failed", self.client.retries,
+                              self.client.redact(f"{type(exc).__name__}: {exc}")[:2000])
             except Exception:  # the warehouse may be the thing that failed
                 log.exception("could not record the failure in ops.extract_runs")
             raise
