@@ -137,6 +137,13 @@ def test_kantata_include_maps(clients, cluster):
         jsonschema.validate(body["users"][te["user_id"]], KT_USER)
         jsonschema.validate(body["workspaces"][te["workspace_id"]], KT_WORKSPACE)
         jsonschema.validate(body["stories"][te["story_id"]], KT_STORY)
+    more = s.get(f"{cluster.url('kantata')}/api/v1/time_entries.json",
+                 params={"per_page": 10, "include": "role,invoice,external_references"}).json()
+    assert more["invoices"] == {} and more["external_references"] == {}
+    for te in more["time_entries"].values():
+        assert more["roles"][te["role_id"]]["id"] == te["role_id"] and more["roles"][te["role_id"]]["name"]
+    bad = s.get(f"{cluster.url('kantata')}/api/v1/time_entries.json", params={"include": "active_submission"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["type"] == "argument"
     ws = s.get(f"{cluster.url('kantata')}/api/v1/workspaces.json", params={"include": "external_references"}).json()
     refs = ws["external_references"]
     assert {r["service_name"] for r in refs.values()} <= {"salesforce", "hubspot"}

@@ -96,6 +96,10 @@ def _workers(w, rnd) -> None:
             + [(f"PRA-{j}", p, "Practice") for j, p in enumerate(PRACTICES)]):
         w.orgs.append({"Organization_ID": oid, "Organization_Name": name, "Organization_Type": typ,
                        "Organization_Code": f"ORG{i:03d}"})
+    for level, (title, *_rates) in enumerate(LEVELS):  # Kantata roles (time entry role_id, user role_id)
+        created = clock.kt_datetime(w.hist_start - 400 * DAY)
+        w.kt["roles"].put(str(60 + level), {"id": str(60 + level), "name": title, "created_at": created,
+                                            "updated_at": created})
     missing = n - 1  # the newest hire was never set up in NetSuite
     for i in range(n):
         sub = rnd.choices(SUBSIDIARIES, weights=[6, 3, 2])[0]

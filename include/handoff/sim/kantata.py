@@ -16,7 +16,9 @@ KINDS = ("workspaces", "stories", "users", "time_entries", "expenses")
 # include name -> (map key, record field holding the id(s))
 INCLUDES = {
     "time_entries": {"user": ("users", "user_id"), "workspace": ("workspaces", "workspace_id"),
-                     "story": ("stories", "story_id")},
+                     "story": ("stories", "story_id"), "role": ("roles", "role_id"),
+                     "invoice": ("invoices", "invoice_id"),
+                     "external_references": ("external_references", "external_reference_ids")},
     "expenses": {"user": ("users", "user_id"), "workspace": ("workspaces", "workspace_id")},
     "stories": {"workspace": ("workspaces", "workspace_id")},
     "workspaces": {"external_references": ("external_references", "external_reference_ids"),
@@ -153,9 +155,12 @@ class KantataServer(SystemServer):
         ids = te.id[page_rows].tolist()
         refs = {}
         if req.query.get("include"):
-            refs = {"user": [te.user_ids[u] for u in te.user[page_rows].tolist()],
+            users = te.user[page_rows].tolist()
+            refs = {"user": [te.user_ids[u] for u in users],
                     "workspace": [te.ws_ids[w] for w in te.ws[page_rows].tolist()],
-                    "story": [te.story_ids[s] for s in te.story[page_rows].tolist()]}
+                    "story": [te.story_ids[s] for s in te.story[page_rows].tolist()],
+                    "role": [te.user_roles[u] for u in users],
+                    "invoice": [], "external_references": []}  # never invoiced here; no references
         return len(rows), ids, te.render(page_rows), refs
 
     def _small(self, req, kind, order, page, per_page):

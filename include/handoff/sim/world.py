@@ -73,7 +73,8 @@ class World:
         self.sf = {k: Table() for k in ("Account", "Contact", "Opportunity", "OpportunityLineItem", "User")}
         self.sf_deleted: dict[str, dict[str, int]] = {k: {} for k in self.sf}
         self.hs = {k: Table() for k in ("companies", "contacts", "deals", "line_items")}
-        self.kt = {k: Table() for k in ("workspaces", "stories", "users", "expenses", "external_references")}
+        self.kt = {k: Table() for k in ("workspaces", "stories", "users", "expenses", "external_references",
+                                        "roles", "invoices")}  # invoices stay empty: billing is NetSuite's
         self.te = TimeEntries([], [], [], [], [])
         self.story_index: dict[str, int] = {}
         self.workers: list[dict] = []
