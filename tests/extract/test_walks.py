@@ -106,3 +106,29 @@ def test_netsuite_delete_during_walk_skips_nothing(sims, warehouse_url, monkeypa
     got = live(warehouse_url, "netsuite", "customer")
     assert {k: normalise("netsuite", v) for k, v in got.items()} == \
         {k: normalise("netsuite", v) for k, v in expected.items()}
+
+
+def test_hubspot_archive_during_search_walk_skips_nothing(sims, warehouse_url, monkeypatch):
+    """Search pages by offset (`after`); an archive on a page already read shifts the rest up."""
+    from handoff.extract.sources import hubspot
+    from handoff.extract.streams import parse_ts
+
+    connect_env(monkeypatch, sims, warehouse_url)
+    monkeypatch.setattr(hubspot, "SEARCH_LIMIT", 5)
+    expected, _ = truth(sims, "hubspot", "contacts")
+    first = min(expected.values(), key=lambda r: (parse_ts(r["properties"]["lastmodifieddate"]), int(r["id"])))
+
+    def archive():
+        w = sims.world
+        with w.lock:
+            w.hs["contacts"].put(first["id"], dict(w.hs["contacts"].rows[first["id"]], archived=True,
+                                                   archivedAt=first["updatedAt"]))
+            w.version += 1
+
+    after_request(monkeypatch, 2, archive, "search")
+    run("hubspot", "contacts", warehouse_url, commit_records=1)
+    expected, deleted = truth(sims, "hubspot", "contacts")
+    assert first["id"] in deleted
+    got = live(warehouse_url, "hubspot", "contacts")
+    assert {k: normalise("hubspot", v) for k, v in got.items()} == \
+        {k: normalise("hubspot", v) for k, v in expected.items()}

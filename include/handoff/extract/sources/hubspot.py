@@ -2,9 +2,10 @@
 
 Incremental reads use search, sorted ascending on the modification property
 (`hs_lastmodifieddate`; contacts `lastmodifieddate`, which is what works on contacts), with an
-inclusive GTE filter. Search stops at 10,000 results per query: the next query re-anchors after
-the last record by keyset, `(modified, hs_object_id) > (last modified, last id)` as two OR-ed
-filter groups, which also pages through more than 10,000 ties (results are ordered by the sort,
+inclusive GTE filter. Every next page is a new query anchored after the last record by keyset,
+`(modified, hs_object_id) > (last modified, last id)` as two OR-ed filter groups, never an
+offset: records archived or updated during the walk cannot shift a page past an unread record,
+the 10,000-results cap of one query is never reached, and more than 10,000 ties page through (results are ordered by the sort,
 then by id: documented for the simulator, *unverified* for the real API). Archived (deleted) records never match search: each run lists
 `archived=true` and lands them as deletes.
 """
@@ -87,9 +88,10 @@ class HubSpotStream(Stream):
             yield Page(records, f"search since={since.isoformat() if since else '-'} id>{tie_id} after={offset}")
             if not records or not ((body.get("paging") or {}).get("next") or {}).get("after"):
                 return
-            offset += len(records)
-            if offset + SEARCH_LIMIT > SEARCH_CAP:  # 10,000 per query: re-anchor after the last record
-                since, tie_id, offset = self._modified(records[-1]), str(records[-1]["id"]), 0
+            # Keyset after every page, never an offset: an offset walk over a moving result set skips
+            # a record whenever one on an earlier page is archived or updated (the rest shift up).
+            # (modified, id) > (last modified, last id) cannot be shifted, and never meets the cap.
+            since, tie_id, offset = self._modified(records[-1]), str(records[-1]["id"]), 0
 
     def tombstones(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[list[Tombstone]]:
         after = None
