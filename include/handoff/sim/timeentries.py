@@ -133,7 +133,7 @@ class TimeEntries:
             np.negative(sort_key, out=sort_key)
         sort_key <<= 32
         sort_key |= self.id[rows]
-        rows = rows[np.argsort(sort_key)]
+        rows = rows[np.argsort(sort_key, kind="stable")]  # timsort: fast on the near-sorted columns
         del sort_key
         if len(self._cache) >= CACHED_QUERIES:
             self._cache.clear()
