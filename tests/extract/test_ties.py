@@ -30,7 +30,7 @@ def interrupt_after(monkeypatch, stream, pages: int):
 
 def test_kantata_ties_across_pages_and_an_interrupted_run(sims, warehouse_url, monkeypatch):
     connect_env(monkeypatch, sims, warehouse_url)
-    monkeypatch.setattr(kantata, "PER_PAGE", 10)  # the 34-entry approval group spans 4 pages
+    monkeypatch.setattr(kantata, "PER_PAGE", 10)  # the bulk-approval tie group spans many pages
     expected, _ = truth(sims, "kantata", "time_entries")
     tie = sims.cases()["modstamp_ties"]["kantata.time_entries"]
     ordered = sorted(expected.values(), key=lambda r: (r["updated_at"], int(r["id"])))
