@@ -68,6 +68,15 @@ def normalise(source: str, rec: dict) -> dict:
     return json.loads(json.dumps(rec))
 
 
+def assert_matches_truth(sims, url: str, source: str, stream: str) -> tuple[dict[str, dict], list[str]]:
+    """The live raw rows equal the simulator's truth, payload for payload; returns (truth, deleted ids)."""
+    expected, deleted = truth(sims, source, stream)
+    got = live(url, source, stream)
+    assert {k: normalise(source, v) for k, v in got.items()} == \
+        {k: normalise(source, v) for k, v in expected.items()}, (source, stream)
+    return expected, deleted
+
+
 def truth(sims, source: str, stream: str) -> tuple[dict[str, dict], list[str]]:
     t = sims.truth(source, TRUTH_NAME.get((source, stream), stream))
     stream_obj = get_source(source).stream(stream)

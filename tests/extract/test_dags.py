@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import live, normalise, query, truth
+from helpers import assert_matches_truth, live, query, truth
 
 from handoff.extract.sources import SOURCE_NAMES, get_source
 from handoff.extract.streams import parse_ts
@@ -47,10 +47,7 @@ def test_dag_test_every_source(airflow_env, sims, warehouse_url, monkeypatch):
         dr = load_dag(source).test()
         assert str(dr.state) in ("success", "DagRunState.SUCCESS"), (source, dr.state)
         for stream in get_source(source).streams:
-            expected, _ = truth(sims, source, stream.name)
-            got = live(warehouse_url, source, stream.name)
-            assert {k: normalise(source, v) for k, v in got.items()} == \
-                {k: normalise(source, v) for k, v in expected.items()}, (source, stream.name)
+            assert_matches_truth(sims, warehouse_url, source, stream.name)
     runs = query(warehouse_url, "SELECT source, stream, outcome, dag_id FROM ops.extract_runs")
     assert len(runs) == sum(len(get_source(s).streams) for s in SOURCE_NAMES)
     assert {r[2] for r in runs} == {"success"}

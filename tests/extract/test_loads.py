@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import connect_env, live, normalise, query, raw_rows, run, truth
+from helpers import assert_matches_truth, connect_env, live, query, raw_rows, run, truth
 
 from handoff.extract.sources import SOURCE_NAMES, get_source
 from handoff.extract.streams import Stream
-
-
-def assert_matches_truth(sims, url, source, stream):
-    expected, deleted = truth(sims, source, stream)
-    got = live(url, source, stream)
-    assert {k: normalise(source, v) for k, v in got.items()} == {k: normalise(source, v) for k, v in expected.items()}
-    return expected, deleted
 
 
 @pytest.mark.parametrize("source", SOURCE_NAMES)

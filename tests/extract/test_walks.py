@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import connect_env, live, normalise, raw_rows, run, truth
+from helpers import assert_matches_truth, connect_env, live, raw_rows, run, truth
 
 from handoff.extract.http import SourceClient
 from handoff.extract.sources import kantata, netsuite
@@ -101,11 +101,8 @@ def test_netsuite_delete_during_walk_skips_nothing(sims, warehouse_url, monkeypa
 
     after_request(monkeypatch, 3, delete, "suiteql")
     run("netsuite", "customer", warehouse_url, commit_records=1)
-    expected, deleted = truth(sims, "netsuite", "customer")
+    _, deleted = assert_matches_truth(sims, warehouse_url, "netsuite", "customer")
     assert first["id"] in deleted
-    got = live(warehouse_url, "netsuite", "customer")
-    assert {k: normalise("netsuite", v) for k, v in got.items()} == \
-        {k: normalise("netsuite", v) for k, v in expected.items()}
 
 
 def test_hubspot_archive_during_search_walk_skips_nothing(sims, warehouse_url, monkeypatch):
@@ -127,8 +124,5 @@ def test_hubspot_archive_during_search_walk_skips_nothing(sims, warehouse_url, m
 
     after_request(monkeypatch, 2, archive, "search")
     run("hubspot", "contacts", warehouse_url, commit_records=1)
-    expected, deleted = truth(sims, "hubspot", "contacts")
+    _, deleted = assert_matches_truth(sims, warehouse_url, "hubspot", "contacts")
     assert first["id"] in deleted
-    got = live(warehouse_url, "hubspot", "contacts")
-    assert {k: normalise("hubspot", v) for k, v in got.items()} == \
-        {k: normalise("hubspot", v) for k, v in expected.items()}

@@ -53,7 +53,7 @@ def runtime_settings() -> ExtractSettings:
         lookback=timedelta(seconds=float(setting("lookback_seconds", "600"))),
         commit_records=int(setting("commit_records", "5000")),
         prefetch_pages=int(setting("prefetch_pages", "2")),
-        reconcile_every=timedelta(minutes=float(setting("reconcile_minutes", "60"))),
+        reconcile_every=timedelta(minutes=float(setting("reconcile_minutes", "15"))),
         max_delete_share=float(setting("max_delete_share", "0.2")),
         lock_wait=timedelta(seconds=float(setting("lock_wait_seconds", "600"))),
     )
