@@ -165,3 +165,38 @@ def test_bad_setting_fails_at_start_naming_the_variable(deployment_env):
     assert proc.returncode == 2
     assert "HANDOFF_AIRFLOW_PARALLELISM" in proc.stderr
     assert not (Path(env["HANDOFF_HOME"]) / "postgres").exists(), "nothing started on a bad config"
+
+
+def test_external_postgres_is_used_and_nothing_is_started(deployment_env, pg):
+    """With HANDOFF_WAREHOUSE_URL / HANDOFF_AIRFLOW_DB_URL set, no cluster is created or started."""
+    warehouse = pg.create_database("ext_wh")
+    airflow_db = pg.create_database("ext_af")
+    env = dict(deployment_env, HANDOFF_WAREHOUSE_URL=pg.url(warehouse), HANDOFF_AIRFLOW_DB_URL=pg.url(airflow_db),
+               HANDOFF_START_SIMULATORS="false")
+    home = Path(env["HANDOFF_HOME"])
+    try:
+        out = handoff(env, "up")
+        assert "using HANDOFF_WAREHOUSE_URL and HANDOFF_AIRFLOW_DB_URL (nothing started)" in out
+        assert not (home / "postgres").exists()
+        with psycopg.connect(pg.url(warehouse)) as conn:
+            schemas = {n for (n,) in conn.execute("SELECT nspname FROM pg_namespace")}
+        assert {"ops", "raw_kantata", "raw_salesforce"} <= schemas
+        with psycopg.connect(pg.url(airflow_db)) as conn:
+            assert conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
+        info = json.loads(handoff(env, "status"))
+        assert info["postgres"].startswith("external")
+        assert info["simulators"] == "stopped"
+        assert all(v.startswith("running") for v in info["airflow"].values())
+        handoff(env, "down")
+        assert all(v == "stopped" for v in json.loads(handoff(env, "status"))["airflow"].values())
+    finally:
+        handoff(env, "down")
+        pg.drop_database(warehouse)
+        pg.drop_database(airflow_db)
+
+
+def test_external_postgres_needs_both_urls(deployment_env, pg):
+    env = dict(deployment_env, HANDOFF_WAREHOUSE_URL=pg.url("handoff"))
+    proc = subprocess.run([HANDOFF, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "HANDOFF_AIRFLOW_DB_URL is not set" in proc.stderr + proc.stdout
