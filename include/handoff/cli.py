@@ -51,12 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop everything `up` started; data stays").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
     sub.add_parser("env", help="print the Airflow environment as shell exports").set_defaults(func=cmd_env)
-    try:
-        from handoff.sim.cli import register
-    except ImportError:
-        pass
-    else:
-        register(sub)
+    from handoff.sim.cli import register
+
+    register(sub)
     return parser
 
 

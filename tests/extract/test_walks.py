@@ -30,22 +30,22 @@ def kantata_order(sims) -> list[dict]:
     return sorted(expected.values(), key=lambda r: (r["updated_at"], int(r["id"])))
 
 
-def kt_hard_delete(sims, rid: str) -> None:
+def kt_set(sims, rid: str, column: str, value) -> None:
+    """Change one time entry in the simulator's world between two requests of a walk."""
     w = sims.world
     with w.lock:
         rows = w.te.rows_for_ids([int(rid)])
-        w.te.alive[rows[0]] = False
+        getattr(w.te, column)[rows[0]] = value
         w.te.touched()
         w.version += 1
+
+
+def kt_hard_delete(sims, rid: str) -> None:
+    kt_set(sims, rid, "alive", False)
 
 
 def kt_touch(sims, rid: str, epoch_seconds: int) -> None:
-    w = sims.world
-    with w.lock:
-        rows = w.te.rows_for_ids([int(rid)])
-        w.te.updated[rows[0]] = epoch_seconds
-        w.te.touched()
-        w.version += 1
+    kt_set(sims, rid, "updated", epoch_seconds)
 
 
 def assert_alive_landed(sims, url) -> None:

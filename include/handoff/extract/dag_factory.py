@@ -84,11 +84,12 @@ def freshness_deadline(source) -> DeadlineAlert | None:
     """
     if os.environ.get("HANDOFF_EXTRACT_DEADLINES", "on").lower() in ("off", "false", "0"):
         return None
+    interval = source.deadline
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=source.deadline,
+        interval=interval,
         callback=AsyncCallback(extract_missed_deadline, kwargs={"source": source.name,
-                                                                 "seconds": source.deadline.total_seconds()}),
+                                                                 "seconds": interval.total_seconds()}),
         name=f"extract_{source.name}_freshness",
     )
 

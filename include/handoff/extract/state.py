@@ -44,6 +44,3 @@ def advance_state(
         {"source": source, "stream": stream, "ts": cursor_ts, "extra": json.dumps(extra or {}), "batch": batch_id},
     )
 
-
-def reset_state(conn, source: str, stream: str) -> None:
-    conn.execute("DELETE FROM ops.extract_state WHERE source = %s AND stream = %s", (source, stream))

@@ -133,11 +133,9 @@ class Deployment:
             say(f"admin password: in {self.home / 'airflow' / 'admin_password.json'}")
 
     def _migrate_warehouse(self, admin_warehouse_url: str) -> None:
-        try:
-            from handoff.warehouse import migrate
-        except ImportError:
-            return
         import psycopg
+
+        from handoff.warehouse import migrate
 
         with psycopg.connect(admin_warehouse_url) as conn:
             migrate(conn)

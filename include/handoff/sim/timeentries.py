@@ -12,8 +12,6 @@ import re
 
 import numpy as np
 
-from .clock import DAY
-
 DRAFT, SUBMITTED, APPROVED, REJECTED = 0, 1, 2, 3
 NOTES = ["Client workshop", "Requirements analysis", "Data model review", "Pipeline build",
          "Status meeting", "Testing & QA", "Documentation", "Deployment support",
@@ -200,5 +198,3 @@ class TimeEntries:
     def deleted_ids(self) -> list[str]:
         return [str(i) for i in self.id[~self.alive].tolist()]
 
-    def updated_day(self, rows) -> np.ndarray:
-        return self.updated[rows] // DAY
