@@ -98,8 +98,19 @@ class LocalPostgres:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
-        self.bin_dir, self.origin = find_bin_dir()
         self._user = _server_user()
+        self.bin_dir, self.origin = find_bin_dir()
+
+    @property
+    def bin_dir(self) -> Path:
+        return self._bin_dir
+
+    @bin_dir.setter
+    def bin_dir(self, path: Path) -> None:
+        """Binaries inside a private folder (the wheel in a 0700 checkout) must be reachable by the server user."""
+        self._bin_dir = Path(path)
+        if self._user is not None:
+            _make_traversable(self._bin_dir)
 
     @property
     def data_dir(self) -> Path:
