@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 
 from . import clock
+from .firm import NS_CURRENCY_ID
 from .http import _REASONS, ApiError, Response, SystemServer
 from .query import QueryError
 from .suiteql import MAX_ROWS, SCHEMAS, Star, execute, render_row
-from .world import NS_CURRENCY_ID
 
 _TYPE = "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.%d"
 _TYPE_BY_STATUS = {400: 1, 401: 2, 403: 4, 404: 5, 405: 6, 429: 0}

@@ -11,11 +11,10 @@ from __future__ import annotations
 import threading
 
 from . import clock
+from .history import generate_history
 from .scale import Scale
+from .ticks import apply_tick
 from .timeentries import TimeEntries
-
-FX_USD = {"USD": 1.0, "GBP": 1.27, "EUR": 1.08}
-NS_CURRENCY_ID = {"USD": 1, "GBP": 2, "EUR": 4}
 
 
 def _libc():
@@ -89,9 +88,8 @@ class World:
                             "employee_missing_in_netsuite": [], "currency_mix": {},
                             "edited_after_approval": [], "deleted_time_entries": [],
                             "hubspot_duplicates": {}, "modstamp_ties": {}}
-        from .generate import generate  # late import: generate builds on World's helpers
         large_arrays_via_mmap()
-        generate(self)
+        generate_history(self)
         release_free_memory()
 
     # ---- time --------------------------------------------------------------------------
@@ -103,7 +101,6 @@ class World:
         return clock.iso_z(self.now)
 
     def advance(self, steps: int = 1) -> int:
-        from .events import apply_tick
         with self.lock:
             for _ in range(int(steps)):
                 self.tick += 1

@@ -1,5 +1,11 @@
-"""What happens in the firm during one tick (one world hour), drawn from a RNG seeded by
-(seed, tick): the state after N ticks depends only on seed, scale and N."""
+"""The clock's changes: what happens in the firm during one tick (one world hour).
+
+Consultants log time, the week's drafts are submitted and approved, approved time is corrected or
+drafts hard-deleted, opportunities and deals progress (won ones open projects), milestones
+complete, NetSuite invoices and records payments, Workday adds cost rates. Random draws come from
+an RNG seeded by (seed, tick): the state after N ticks depends only on seed, scale and N. The
+first world (tick 0) is built by history.py.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,12 @@ import random
 import numpy as np
 
 from . import clock
+from .billing import issue_invoice, record_payment
 from .clock import DAY, TICK_SPAN
-from .generate import (
-    HS_STAGES,
-    SF_STAGES,
-    _hs_deal,
-    _sf_opportunity,
-    issue_invoice,
-    open_project,
-    record_payment,
-)
-from .timeentries import APPROVED, DRAFT, REJECTED, SUBMITTED
+from .crm import hs_deal, sf_opportunity
+from .firm import HS_STAGES, SF_STAGES, hourly_rates
+from .projects import active_workers, project_for_deal, project_for_opportunity
+from .timeentries import APPROVED, DRAFT, REJECTED, SUBMITTED, rejected_submissions, submission_ids
 
 
 def apply_tick(w, tick: int) -> None:
@@ -49,7 +50,7 @@ def _active_projects(w, today):
 
 def _time_entries(w, rnd, nrng, now, weekday, hour, ts) -> None:
     te, today = w.te, now // DAY
-    active = [i for i, x in enumerate(w.workers) if x["_term_day"] is None]
+    active = active_workers(w)
     projects = _active_projects(w, today)
     if weekday < 5 and 9 <= hour <= 18 and projects:
         k = int(nrng.binomial(len(active), 0.12))
@@ -57,7 +58,7 @@ def _time_entries(w, rnd, nrng, now, weekday, hour, ts) -> None:
             picks = [rnd.choice(projects) for _ in range(k)]
             users = [rnd.choice(p["team"]) for p in picks]
             created = np.sort(np.array([ts() for _ in range(k)], np.int64))
-            rate = [_rate(w, u, p) for u, p in zip(users, picks, strict=True)]
+            rate = [hourly_rates(w.workers[u]["_level"], p["currency"]) for u, p in zip(users, picks, strict=True)]
             te.append(id=np.arange(te.next_id(), te.next_id() + k, dtype=np.int64), alive=True,
                       ws=[p["ws_idx"] for p in picks], user=users,
                       story=[w.story_index[p["stories"][rnd.randrange(4)]] for p in picks], day=today,
@@ -71,10 +72,10 @@ def _time_entries(w, rnd, nrng, now, weekday, hour, ts) -> None:
         hist0 = w.hist_start // DAY
         te.status[rows] = SUBMITTED
         te.updated[rows] = now
-        te.sub[rows] = te.user[rows].astype(np.int64) * 1000 + (week0 - hist0 // 7 * 7) // 7 + 10 + 1_000_000
+        te.sub[rows] = submission_ids(te.user[rows].astype(np.int64), week0, hist0)
     if weekday == 0 and hour == 10:  # Monday: managers approve (a few user-weeks rejected) at once
         rows = np.nonzero(te.alive & (te.status == SUBMITTED))[0]
-        rejected = (te.sub[rows].astype(np.int64) * 2654435761) % 100 < 3
+        rejected = rejected_submissions(te.sub[rows])
         te.status[rows] = np.where(rejected, REJECTED, APPROVED)
         te.updated[rows] = now
     if rnd.random() < 0.3:  # an approved entry is corrected afterwards
@@ -93,16 +94,8 @@ def _time_entries(w, rnd, nrng, now, weekday, hour, ts) -> None:
     te.touched()
 
 
-def _rate(w, user: int, p: dict) -> tuple[int, int]:
-    from .generate import LEVELS
-    from .world import FX_USD
-    lvl = w.workers[user]["_level"]
-    fx = FX_USD[p["currency"]]
-    return int(LEVELS[lvl][2] / fx) // 100 * 100, int(LEVELS[lvl][1] / fx)
-
-
 def _crm(w, rnd, ts) -> None:
-    active = [i for i, x in enumerate(w.workers) if x["_term_day"] is None]
+    active = active_workers(w)
     if rnd.random() < 0.08:
         open_opps = [o for o in w.sf["Opportunity"].values() if not o["IsClosed"] and not o["IsDeleted"]]
         if open_opps:
@@ -114,12 +107,10 @@ def _crm(w, rnd, ts) -> None:
             o = w.sf_touch("Opportunity", o["Id"], t, StageName=stage, Probability=prob, IsClosed=nxt >= 4,
                            IsWon=nxt == 4, CloseDate=clock.day_iso(t // DAY) if nxt >= 4 else o["CloseDate"])
             if nxt == 4:
-                acc = w.sf["Account"].rows[o["AccountId"]]
-                open_project(w, rnd, "salesforce", o["Id"], f"SF-{acc['Id']}", acc["Name"], o["Name"], o["Amount"],
-                             o["CurrencyIsoCode"], t // DAY + 3, t + 600, active)
+                project_for_opportunity(w, rnd, o, t // DAY + 3, t + 600, active)
     if rnd.random() < 0.05:
         acc = w.sf["Account"].rows[rnd.choice(w.sf_accounts)]
-        _sf_opportunity(w, rnd, len(w.sf["Opportunity"]) + 1, acc, ts())
+        sf_opportunity(w, rnd, len(w.sf["Opportunity"]) + 1, acc, ts())
     if rnd.random() < 0.03:
         live = [c for c in w.sf["Contact"].values() if not c["IsDeleted"]]
         c = rnd.choice(live)
@@ -135,12 +126,9 @@ def _crm(w, rnd, ts) -> None:
             t = ts()
             d = w.hs_touch("deals", d["id"], t, dealstage=stage, hs_is_closed_won=str(stage == "closedwon").lower())
             if stage == "closedwon":
-                comp = w.hs["companies"].rows[d["_company"]]
-                open_project(w, rnd, "hubspot", d["id"], f"HS-{comp['id']}", comp["properties"]["name"],
-                             d["properties"]["dealname"], float(d["properties"]["amount"]),
-                             d["properties"]["deal_currency_code"], t // DAY + 3, t + 600, active)
+                project_for_deal(w, rnd, d, t // DAY + 3, t + 600, active)
     if rnd.random() < 0.03:
-        _hs_deal(w, rnd, rnd.choice(w.hs_companies), ts())
+        hs_deal(w, rnd, rnd.choice(w.hs_companies), ts())
     if rnd.random() < 0.02:
         live = [c for c in w.hs["contacts"].values() if not c["archived"]]
         rec = w.hs_touch("contacts", rnd.choice(live)["id"], ts())

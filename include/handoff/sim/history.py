@@ -1,52 +1,42 @@
-"""Initial world: the firm's history up to world time 0, deterministic from the seed.
+"""The first world: the firm's history up to world time 0 (tick 0), deterministic from the seed.
 
 Small entities are drawn with `random.Random(seed)`; time entries are drawn column-wise with numpy
-so two million of them take seconds. `open_project` is shared with the clock (events.py): a closed
-won deal becomes a Kantata workspace with stories and a NetSuite job (and customer if new).
+so two million of them take seconds. What the clock also creates later (opportunities and deals,
+projects, invoices and payments) is built by the modules both share: crm.py, projects.py,
+billing.py; the clock's own changes are in ticks.py.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import numpy as np
 
 from . import clock
+from .billing import issue_invoice, record_payment
 from .clock import DAY, day_iso
+from .crm import hs_deal, hs_object, sf_opportunity, sf_record
+from .firm import (
+    CO_A,
+    CO_B,
+    DEPARTMENTS,
+    FIRST,
+    FX_USD,
+    INDUSTRY,
+    LAST,
+    LEVELS,
+    NS_CURRENCY_ID,
+    PRACTICES,
+    SUBSIDIARIES,
+    hourly_rates,
+)
 from .ids import sf_id
-from .timeentries import APPROVED, DRAFT, NOTES, REJECTED, SUBMITTED
-from .world import FX_USD, NS_CURRENCY_ID
-
-FIRST = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Isla", "Jonas", "Kira", "Liam",
-         "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor", "Wen", "Yusuf",
-         "Zoe", "Amir", "Bea", "Carlos", "Dana", "Emil", "Fatima", "Gil", "Hana", "Ivan", "Jade", "Kofi"]
-LAST = ["Adams", "Baker", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen",
-        "Kowalski", "Lopez", "Müller", "Nakamura", "O'Brien", "Patel", "Rossi", "Schmidt", "Taylor",
-        "Ueda", "Varga", "Weber", "Xu", "Young", "Zimmer", "Novak", "Okafor", "Silva"]
-CO_A = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne", "Soylent",
-        "Hooli", "Vandelay", "Massive", "Aperture", "Oscorp", "Gringotts", "Nakatomi", "Pied Piper",
-        "Monarch", "Virtucon", "Blue Sun", "Dunder", "Sterling", "Prestige"]
-CO_B = ["Corp", "Industries", "Holdings", "Group", "Labs", "Logistics", "Retail", "Energy", "Health",
-        "Bank", "Foods", "Media"]
-INDUSTRY = ["Banking", "Retail", "Healthcare", "Energy", "Manufacturing", "Media", "Technology"]
-SUBSIDIARIES = [(1, "Handoff Consulting Inc.", "USD", "US", "New York"),
-                (2, "Handoff Consulting UK Ltd", "GBP", "GB", "London"),
-                (3, "Handoff Consulting GmbH", "EUR", "DE", "Berlin")]
-PRACTICES = ["Data & Analytics", "Cloud Engineering", "Strategy", "CRM Transformation"]
-DEPARTMENTS = ["Delivery", "Architecture", "Project Management"]
-LEVELS = [("Consultant", 9000, 16000), ("Senior Consultant", 11500, 20000), ("Manager", 14000, 25000),
-          ("Principal", 18000, 32000)]  # (title, hourly cost cents, hourly bill rate cents) in USD
-SERVICES = [("Implementation Services", "SVC-IMPL"), ("Advisory Retainer", "SVC-ADV"),
-            ("Training", "SVC-TRN"), ("Managed Services", "SVC-MS")]
-SF_STAGES = [("Prospecting", 10), ("Qualification", 20), ("Proposal/Price Quote", 50),
-             ("Negotiation/Review", 80), ("Closed Won", 100), ("Closed Lost", 0)]
-HS_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
-             "contractsent", "closedwon", "closedlost"]
-STORIES_PER_PROJECT = 6  # 4 tasks, then 2 billing milestones
-SUB_BY_CURRENCY = {"USD": 1, "GBP": 2, "EUR": 3}
+from .projects import STORIES_PER_PROJECT, active_workers, ext_ref, project_for_deal, project_for_opportunity
+from .timeentries import APPROVED, DRAFT, NOTES, REJECTED, SUBMITTED, rejected_submissions, submission_ids
 
 
-def generate(w) -> None:
+def generate_history(w) -> None:
     rnd = random.Random(w.seed)
     s = w.scale
     now = w.now
@@ -73,7 +63,6 @@ def _netsuite_static(w) -> None:
                                      "country": country, "iselimination": "F", "isinactive": "F",
                                      "lastmodifieddate": t0})
     # monthly accounting periods from before history to 3 months ahead; closed = ended > 31 days ago
-    import datetime as dt
     d = clock.to_dt(w.hist_start - 62 * DAY).date().replace(day=1)
     end_limit = clock.to_dt(w.now + 100 * DAY).date()
     pid = 1
@@ -130,7 +119,7 @@ def _workers(w, rnd) -> None:
         w.workers.append(worker)
         created = clock.kt_datetime(max(hire_day * DAY, w.hist_start - 30 * DAY) + 9 * 3600)
         ext_id = str(700000 + i)
-        w.kt["external_references"].put(ext_id, _ext_ref(ext_id, "workday", "Worker", worker["Worker_ID"],
+        w.kt["external_references"].put(ext_id, ext_ref(ext_id, "workday", "Worker", worker["Worker_ID"],
                                                           "User", worker["_kt_user"], created))
         w.kt["users"].put(worker["_kt_user"], {
             "id": worker["_kt_user"], "full_name": f"{first} {last}", "email_address": worker["Email"],
@@ -151,33 +140,18 @@ def _workers(w, rnd) -> None:
             "lastmodifieddate": term_day * DAY + 3600 if terminated else ts})
 
 
-def _ext_ref(rid, service, model, ref, subject_type, subject_id, created):
-    return {"id": rid, "service_name": service, "service_model": model, "service_model_ref": ref,
-            "subject_type": subject_type, "subject_id": subject_id, "status": "synced",
-            "created_at": created, "updated_at": created}
-
-
 def _company_name(rnd, i):
     return f"{CO_A[i % len(CO_A)]} {CO_B[(i // len(CO_A) + i) % len(CO_B)]}" + (f" {i // 200 + 1}" if i >= 200 else "")
 
 
 # ---- Salesforce -------------------------------------------------------------------------
-def _sf_rec(obj, n, created, modified=None, **fields):
-    rec = {"Id": sf_id(obj, n), **fields, "CreatedDate": clock.sf_datetime(created),
-           "LastModifiedDate": clock.sf_datetime(modified or created),
-           "SystemModstamp": clock.sf_datetime(modified or created)}
-    if obj != "User":
-        rec["IsDeleted"] = False
-    return rec
-
-
 def _salesforce(w, rnd) -> None:
     s = w.scale
     t0 = w.hist_start - 30 * DAY + 8 * 3600  # the CRM data migration
     users = []
     for i in range(s.sf_users):
         name = f"{FIRST[(i * 5 + 3) % len(FIRST)]} {LAST[(i * 3 + 1) % len(LAST)]}"
-        u = w.sf["User"].put(sf_id("User", i + 1), _sf_rec("User", i + 1, t0, Name=name,
+        u = w.sf["User"].put(sf_id("User", i + 1), sf_record("User", i + 1, t0, Name=name,
                              Username=f"rep{i}@handoff.example", Email=f"rep{i}@handoff.example",
                              IsActive=True, Title="Account Executive"))
         users.append(u["Id"])
@@ -188,7 +162,7 @@ def _salesforce(w, rnd) -> None:
         cur = rnd.choices(["USD", "GBP", "EUR"], weights=[6, 3, 2])[0]
         name = _company_name(rnd, a)
         modified = t0 + rnd.randrange(0, s.history_days * DAY) if rnd.random() < 0.5 else None
-        acc = w.sf["Account"].put(sf_id("Account", a + 1), _sf_rec(
+        acc = w.sf["Account"].put(sf_id("Account", a + 1), sf_record(
             "Account", a + 1, t0, modified, Name=name, Type="Customer", Industry=rnd.choice(INDUSTRY),
             BillingCountry={"USD": "United States", "GBP": "United Kingdom", "EUR": "Germany"}[cur],
             Website=f"www.{name.split()[0].lower()}.example", CurrencyIsoCode=cur, OwnerId=rnd.choice(users)))
@@ -197,7 +171,7 @@ def _salesforce(w, rnd) -> None:
             cn += 1
             f, la = rnd.choice(FIRST), rnd.choice(LAST)
             modified = t0 + rnd.randrange(DAY, s.history_days * DAY) if rnd.random() < 0.1 else None
-            w.sf["Contact"].put(sf_id("Contact", cn), _sf_rec(
+            w.sf["Contact"].put(sf_id("Contact", cn), sf_record(
                 "Contact", cn, t0, modified, AccountId=acc["Id"], FirstName=f, LastName=la, Name=f"{f} {la}",
                 Email=f"{f.lower()}.{cn}@{name.split()[0].lower()}.example", Title=rnd.choice(
                     ["CIO", "CFO", "Head of Data", "VP Operations", "Procurement Lead"]),
@@ -212,47 +186,11 @@ def _salesforce(w, rnd) -> None:
         acc = w.sf["Account"].rows[acc_id]
         for _ in range(rnd.randrange(1, 5)):
             on += 1
-            _sf_opportunity(w, rnd, on, acc, created=w.hist_start + rnd.randrange(-90, s.history_days - 10) * DAY
+            sf_opportunity(w, rnd, on, acc, created=w.hist_start + rnd.randrange(-90, s.history_days - 10) * DAY
                             + rnd.randrange(8, 18) * 3600)
 
 
-def _sf_opportunity(w, rnd, on, acc, created) -> dict:
-    stage_i = rnd.choices(range(6), weights=[1, 1, 1, 1, 4, 2])[0]
-    stage, prob = SF_STAGES[stage_i]
-    closed = stage_i >= 4
-    close_day = created // DAY + rnd.randrange(20, 90)
-    modified = min(close_day * DAY + 15 * 3600, w.now - 3600) if closed else created + rnd.randrange(1, 20) * DAY
-    modified = min(max(modified, created), w.now - 60)
-    amount = 0
-    opp = _sf_rec("Opportunity", on, created, modified, AccountId=acc["Id"],
-                  Name=f"{acc['Name']} - {rnd.choice(['Data Platform', 'Cloud Migration', 'CRM Rollout', 'Strategy Review'])}"
-                       f" {on}", StageName=stage, Probability=prob, IsClosed=closed, IsWon=stage == "Closed Won",
-                  CloseDate=day_iso(close_day), Amount=None, CurrencyIsoCode=acc["CurrencyIsoCode"],
-                  Type="New Business", OwnerId=acc["OwnerId"])
-    for k in range(rnd.randrange(1, 4)):
-        ln = w.next_id("sf_oli", 1)
-        svc = SERVICES[(on + k) % len(SERVICES)]
-        qty = rnd.randrange(10, 120)
-        price = rnd.choice([1200, 1500, 1800, 2200])
-        amount += qty * price
-        w.sf["OpportunityLineItem"].put(sf_id("OpportunityLineItem", ln), _sf_rec(
-            "OpportunityLineItem", ln, created, modified, OpportunityId=opp["Id"], Name=f"{opp['Name']} {svc[0]}",
-            ProductCode=svc[1], Quantity=float(qty), UnitPrice=float(price), TotalPrice=float(qty * price),
-            ServiceDate=opp["CloseDate"], CurrencyIsoCode=opp["CurrencyIsoCode"]))
-    opp["Amount"] = float(amount)
-    return w.sf["Opportunity"].put(opp["Id"], opp)
-
-
 # ---- HubSpot ----------------------------------------------------------------------------
-def _hs_obj(rid, created, modified, props, obj):
-    c, m = clock.hs_datetime(created), clock.hs_datetime(modified)
-    props = {k: None if v is None else str(v) for k, v in props.items()}
-    props.update({"createdate": c, "hs_object_id": str(rid), "hs_lastmodifieddate": m})
-    if obj == "contacts":
-        props["lastmodifieddate"] = m
-    return {"id": str(rid), "properties": props, "createdAt": c, "updatedAt": m, "archived": False}
-
-
 def _hubspot(w, rnd) -> None:
     s = w.scale
     t0 = w.hist_start - 20 * DAY + 11 * 3600  # business unit's CRM import
@@ -269,7 +207,7 @@ def _hubspot(w, rnd) -> None:
             name = _company_name(rnd, s.accounts + i + 7)
             cur = rnd.choice(["USD", "EUR", "GBP"])
         modified = t0 if i % 10 < 7 else t0 + rnd.randrange(DAY, s.history_days * DAY)  # 70% untouched since import
-        w.hs["companies"].put(str(rid), _hs_obj(rid, t0, modified, {
+        w.hs["companies"].put(str(rid), hs_object(rid, t0, modified, {
             "name": name, "domain": f"{name.split()[0].lower()}{i}.example", "industry": rnd.choice(INDUSTRY),
             "country": {"USD": "United States", "GBP": "United Kingdom", "EUR": "Germany"}[cur],
             "city": None, "hs_currency": cur}, "companies"))
@@ -279,7 +217,7 @@ def _hubspot(w, rnd) -> None:
         rid = 2000 + i
         f, la = rnd.choice(FIRST), rnd.choice(LAST)
         modified = t0 if rnd.random() < 0.75 else t0 + rnd.randrange(DAY, s.history_days * DAY)
-        obj = _hs_obj(rid, t0, modified, {"firstname": f, "lastname": la, "email": f"{f.lower()}{i}@bu.example",
+        obj = hs_object(rid, t0, modified, {"firstname": f, "lastname": la, "email": f"{f.lower()}{i}@bu.example",
                                           "associatedcompanyid": rnd.choice(w.hs_companies),
                                           "jobtitle": "Director"}, "contacts")
         w.hs["contacts"].put(str(rid), obj)
@@ -288,121 +226,26 @@ def _hubspot(w, rnd) -> None:
         rec = w.hs_touch("contacts", rid, w.now - 5 * DAY)
         w.hs["contacts"].put(rid, dict(rec, archived=True, archivedAt=rec["updatedAt"]))
     for _ in range(s.hs_companies * 2):
-        _hs_deal(w, rnd, rnd.choice(w.hs_companies),
+        hs_deal(w, rnd, rnd.choice(w.hs_companies),
                  w.hist_start + rnd.randrange(-60, s.history_days - 10) * DAY + rnd.randrange(8, 18) * 3600)
 
 
-def _hs_deal(w, rnd, company_id, created):
-    rid = w.next_id("hs_deal", 9000)
-    stage = rnd.choices(HS_STAGES, weights=[1, 1, 1, 1, 1, 4, 2])[0]
-    closed = stage in ("closedwon", "closedlost")
-    close_day = created // DAY + rnd.randrange(20, 90)
-    modified = min(max(close_day * DAY + 14 * 3600 if closed else created + DAY, created), w.now - 60)
-    company = w.hs["companies"].rows[company_id]
-    cur = company["properties"]["hs_currency"]
-    amount = 0
-    for k in range(rnd.randrange(1, 3)):
-        lid = w.next_id("hs_line", 50000)
-        qty, price = rnd.randrange(5, 80), rnd.choice([900, 1100, 1400])
-        amount += qty * price
-        li = _hs_obj(lid, created, modified, {"name": SERVICES[(rid + k) % 4][0], "quantity": qty,
-                                              "price": f"{price:.2f}", "amount": f"{qty * price:.2f}",
-                                              "hs_line_item_currency_code": cur, "hs_sku": SERVICES[(rid + k) % 4][1]},
-                     "line_items")
-        li["_deal"] = str(rid)
-        w.hs["line_items"].put(str(lid), li)
-    deal = _hs_obj(rid, created, modified, {
-        "dealname": f"{company['properties']['name']} engagement {rid}", "dealstage": stage, "pipeline": "default",
-        "amount": f"{amount:.2f}", "deal_currency_code": cur, "closedate": clock.hs_datetime(close_day * DAY + 12 * 3600),
-        "hs_is_closed_won": str(stage == "closedwon").lower()}, "deals")
-    deal["_company"] = company_id
-    return w.hs["deals"].put(str(rid), deal)
-
-
 # ---- projects: Kantata workspaces + stories, NetSuite customers + jobs -------------------
-def ns_customer_for(w, key: str, name: str, currency: str, ts: int) -> int:
-    for rec in w.ns["customer"].rows.values():
-        if rec["externalid"] == key:
-            return rec["id"]
-    cid = w.next_id("ns_customer", 1000)
-    w.ns["customer"].put(cid, {"id": cid, "entityid": f"CUS{cid}", "companyname": name, "externalid": key,
-                               "subsidiary": SUB_BY_CURRENCY[currency], "currency": NS_CURRENCY_ID[currency],
-                               "isinactive": "F", "datecreated": ts, "lastmodifieddate": ts})
-    return cid
-
-
-def open_project(w, rnd, source: str, deal_id: str, customer_key: str, customer_name: str, title: str,
-                 amount: float, currency: str, start_day: int, ts: int, active_workers: list[int]) -> dict:
-    """A closed-won deal becomes a Kantata workspace (+stories) and a NetSuite job."""
-    ws_id = str(w.next_id("kt_ws", 3000))
-    duration = rnd.randrange(60, 240)
-    team = rnd.sample(active_workers, min(len(active_workers), rnd.randrange(2, 6)))
-    lead = w.workers[team[0]]["_kt_user"]
-    created = clock.kt_datetime(ts)
-    ext = str(w.next_id("kt_ext", 710000))
-    w.kt["external_references"].put(ext, _ext_ref(ext, source, "Opportunity" if source == "salesforce" else "deal",
-                                                  deal_id, "Workspace", ws_id, created))
-    story_ids = []
-    for k in range(STORIES_PER_PROJECT):
-        sid = str(w.next_id("kt_story", 40000))
-        milestone = k >= 4
-        sdue = start_day + duration * (k + 1) // STORIES_PER_PROJECT
-        w.kt["stories"].put(sid, {
-            "id": sid, "title": f"Milestone {k - 3}: {'Design sign-off' if k == 4 else 'Go-live'}" if milestone
-            else ["Discovery", "Build", "Test", "Hypercare"][k],
-            "story_type": "milestone" if milestone else "task", "state": "not started", "status": None,
-            "parent_id": None, "root_id": sid, "start_date": day_iso(start_day), "due_date": day_iso(sdue),
-            "billable": True, "fixed_fee": milestone,
-            "budget_estimate_in_cents": int(amount * 100 * (0.3 if milestone else 0.1)),
-            "percentage_complete": 0, "deleted_at": None, "workspace_id": ws_id,
-            "created_at": created, "updated_at": created})
-        w.story_index[sid] = len(w.te.story_ids)
-        w.te.story_ids.append(sid)
-        story_ids.append(sid)
-    w.kt["workspaces"].put(ws_id, {
-        "id": ws_id, "title": title, "description": f"Delivery of {title}", "archived": False, "budgeted": True,
-        "price": f"{amount:.2f}", "price_in_cents": int(amount * 100), "budget_used_in_cents": 0,
-        "currency": currency, "start_date": day_iso(start_day), "due_date": day_iso(start_day + duration),
-        "percentage_complete": 0, "billable_minutes": 0, "non_billable_minutes": 0, "creator_id": lead,
-        "primary_counterpart_id": None, "primary_maven_id": lead, "billing_milestone_ids": story_ids[4:],
-        "external_reference_ids": [ext], "status": {"color": "green", "key": 310, "message": "Active"},
-        "created_at": created, "updated_at": created})
-    cust = ns_customer_for(w, customer_key, customer_name, currency, ts)
-    job_id = w.next_id("ns_job", 5000)
-    w.ns["job"].put(job_id, {"id": job_id, "entityid": f"PRJ{job_id}", "companyname": title, "parent": cust,
-                             "customer": cust, "externalid": f"KANTATA-{ws_id}",
-                             "subsidiary": SUB_BY_CURRENCY[currency], "currency": NS_CURRENCY_ID[currency],
-                             "startdate": start_day, "projectedenddate": start_day + duration,
-                             "entitystatus": "In Progress", "isinactive": "F", "datecreated": ts + 1800,
-                             "lastmodifieddate": ts + 1800})
-    ws_idx = w.te.register_workspace(ws_id, currency)
-    p = {"ws_idx": ws_idx, "ws_id": ws_id, "job_id": job_id, "customer_id": cust, "currency": currency,
-         "team": team, "start_day": start_day, "end_day": start_day + duration, "stories": story_ids,
-         "source": source, "deal_id": deal_id, "closed": False, "amount": amount}
-    w.projects.append(p)
-    return p
-
-
 def _projects(w, rnd) -> None:
-    active = [i for i, wk in enumerate(w.workers) if wk["_term_day"] is None]
+    active = active_workers(w)
     won = [o for o in w.sf["Opportunity"].values() if o["StageName"] == "Closed Won"]
     won.sort(key=lambda o: o["CloseDate"])
     w.cases["closed_won_without_project"].append(won[len(won) // 2]["Id"])
     for o in won:
         if o["Id"] in w.cases["closed_won_without_project"]:
             continue
-        acc = w.sf["Account"].rows[o["AccountId"]]
         ts = clock.parse_ts(o["SystemModstamp"]) + 2 * 3600
-        open_project(w, rnd, "salesforce", o["Id"], f"SF-{acc['Id']}", acc["Name"], o["Name"], o["Amount"],
-                     o["CurrencyIsoCode"], ts // DAY + 3, ts, active)
+        project_for_opportunity(w, rnd, o, ts // DAY + 3, ts, active)
     for d in sorted(w.hs["deals"].values(), key=lambda d: int(d["id"])):
         if d["properties"]["dealstage"] != "closedwon":
             continue
-        comp = w.hs["companies"].rows[d["_company"]]
         ts = clock.parse_ts(d["updatedAt"]) + 2 * 3600
-        open_project(w, rnd, "hubspot", d["id"], f"HS-{comp['id']}", comp["properties"]["name"],
-                     d["properties"]["dealname"], float(d["properties"]["amount"]),
-                     d["properties"]["deal_currency_code"], ts // DAY + 3, ts, active)
+        project_for_deal(w, rnd, d, ts // DAY + 3, ts, active)
     # the closed project (archived in Kantata, closed in NetSuite) that still gets time afterwards
     today = w.now // DAY
     done = [p for p in w.projects if p["end_day"] < today - 20 and p["end_day"] > w.hist_start // DAY + 10]
@@ -495,7 +338,7 @@ def _time_entries(w, rng) -> None:
     rate_usd = np.array([LEVELS[wk["_level"]][2] for wk in w.workers])
     cost_usd = np.array([LEVELS[wk["_level"]][1] for wk in w.workers])
     fx = np.array([FX_USD[p["currency"]] for p in projects])
-    put("rate", (rate_usd[user] / fx[pi]).astype(np.int32) // 100 * 100)
+    put("rate", (rate_usd[user] / fx[pi]).astype(np.int32) // 100 * 100)  # firm.hourly_rates, column-wise
     put("cost", (cost_usd[user] / fx[pi]).astype(np.int32))
     put("ws", np.array([p["ws_idx"] for p in projects], np.int32)[pi])
     del pi
@@ -503,7 +346,7 @@ def _time_entries(w, rng) -> None:
     week0 = day - (day + 3) % 7  # Monday of the week
     put("day", day)
     del day
-    sub_ids = user * 1000 + (week0 - hist0 // 7 * 7) // 7 + (10 + 1_000_000)
+    sub_ids = submission_ids(user, week0, hist0)
     approve_ts = (week0 + 7) * DAY + 9 * 3600 + (user * 7919) % 10800
     put("user", user)
     del user
@@ -521,7 +364,7 @@ def _time_entries(w, rng) -> None:
     updated[submitted] = submit_ts[submitted]
     del submit_ts, submitted
     decided = approve_ts <= w.now
-    decided &= (sub_ids.astype(np.int64) * 2654435761) % 100 < 3  # now: the rejected ones
+    decided &= rejected_submissions(sub_ids)  # now: the rejected ones
     status[approve_ts <= w.now] = APPROVED
     status[decided] = REJECTED
     del decided
@@ -556,17 +399,17 @@ def _time_entries(w, rng) -> None:
     k = 3
     days = np.array([p["end_day"] + 2 + j for j in range(k)], np.int32)
     cts = days.astype(np.int64) * DAY + 17 * 3600
+    rate, cost = hourly_rates(w.workers[p["team"][0]]["_level"], p["currency"])
     rows = te.append(id=np.arange(te.next_id(), te.next_id() + k, dtype=np.int64), alive=True,
                      ws=p["ws_idx"], user=p["team"][0], story=w.story_index[p["stories"][3]], day=days,
                      minutes=120, billable=True, status=DRAFT, created=cts, updated=cts,
-                     rate=int(rate_usd[p["team"][0]] / FX_USD[p["currency"]]) // 100 * 100,
-                     cost=int(cost_usd[p["team"][0]] / FX_USD[p["currency"]]), note=0, sub=0)
+                     rate=rate, cost=cost, note=0, sub=0)
     # ids must ascend with rows; these entries were created after the others only in id order
     w.cases["time_on_closed_project"]["time_entry_ids"] = [str(i) for i in te.id[rows].tolist()]
     te.touched()
 
 
-# ---- expenses, invoices, payments --------------------------------------------------------
+# ---- expenses, invoices (and their payments) ----------------------------------------------
 def _expenses(w, rnd) -> None:
     today = w.now // DAY
     for p in w.projects:
@@ -583,35 +426,6 @@ def _expenses(w, rnd) -> None:
                 "reimbursable": True, "is_invoiced": False, "notes": "", "vendor_id": None,
                 "user_id": w.workers[rnd.choice(p["team"])]["_kt_user"], "workspace_id": p["ws_id"],
                 "story_id": None, "foreign_exchange_amount": None, "created_at": ts, "updated_at": ts})
-
-
-def issue_invoice(w, p: dict, amount_cents: int, trandate_day: int, ts: int, memo: str) -> int:
-    tid = w.next_id("ns_tran", 70000)
-    job = w.ns["job"].rows[p["job_id"]]
-    w.ns["transaction"].put(tid, {
-        "id": tid, "tranid": f"INV{tid}", "type": "CustInvc", "entity": p["job_id"], "trandate": trandate_day,
-        "duedate": trandate_day + 30, "currency": job["currency"], "subsidiary": job["subsidiary"],
-        "foreigntotal": f"{amount_cents / 100:.2f}", "status": "A", "memo": memo, "externalid": None,
-        "createddate": ts, "lastmodifieddate": ts})
-    lid = w.next_id("ns_line", 1)
-    w.ns["transactionline"].put(lid, {
-        "id": lid, "uniquekey": lid, "transaction": tid, "linesequencenumber": 1, "mainline": "F",
-        "entity": p["job_id"], "item": "Professional Services", "quantity": "1",
-        "rate": f"{amount_cents / 100:.2f}", "foreignamount": f"{-amount_cents / 100:.2f}", "memo": memo,
-        "linelastmodifieddate": ts})
-    return tid
-
-
-def record_payment(w, inv_id: int, ts: int) -> int:
-    inv = w.ns["transaction"].rows[inv_id]
-    pid = w.next_id("ns_tran", 70000)
-    w.ns["transaction"].put(pid, {
-        "id": pid, "tranid": f"PYMT{pid}", "type": "CustPymt", "entity": inv["entity"], "trandate": ts // DAY,
-        "duedate": None, "currency": inv["currency"], "subsidiary": inv["subsidiary"],
-        "foreigntotal": inv["foreigntotal"], "status": "C", "memo": f"Payment for {inv['tranid']}",
-        "externalid": None, "createddate": ts, "lastmodifieddate": ts})
-    w.ns_touch("transaction", inv_id, ts, status="B")
-    return pid
 
 
 def _invoices(w, rnd) -> None:
@@ -641,7 +455,6 @@ def _invoices(w, rnd) -> None:
         if m >= cur_month:
             continue
         y, mo = divmod(m - 1, 12)
-        import datetime as dt
         first_next = dt.date(y + (mo + 1) // 12, (mo + 1) % 12 + 1, 1)
         d = (first_next - clock.EPOCH_DATE).days
         ts = d * DAY + 6 * 3600 + rnd.randrange(0, 3600)
