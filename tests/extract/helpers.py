@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import psycopg
 
-from handoff.extract.http import RetryPolicy
-from handoff.extract.ledger import RunInfo
+from handoff.connectors.http import RetryPolicy
+from handoff.extract.runlog import RunInfo
+from handoff.extract.runner import ExtractSettings, RunResult, StreamRunner
 from handoff.extract.sources import get_source
-from handoff.extract.streams import ExtractSettings, RunResult, StreamRunner
 from handoff.platform.connections import connection_env
 
 # Truth object names per (source, stream) where they differ from the stream name.

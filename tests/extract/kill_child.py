@@ -11,15 +11,16 @@ next page is being fetched). Connections come from AIRFLOW_CONN_* in the environ
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
-from handoff.extract import load, streams
+from handoff.extract import load, pipeline
+from handoff.extract.runner import ExtractSettings, StreamRunner
 from handoff.extract.sources import get_source
-from handoff.extract.streams import ExtractSettings, StreamRunner
 
 point, marker, url = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 calls = {"n": 0}
@@ -45,7 +46,7 @@ if point == "mid_copy":
 
     load.RawLoader.copy_direct = copy_direct
 elif point == "before_commit":
-    original_adv = streams.advance_state
+    original_adv = pipeline.advance_state
 
     def advance_state(*args, **kwargs):
         original_adv(*args, **kwargs)
@@ -53,18 +54,26 @@ elif point == "before_commit":
         if calls["n"] == 3:
             park()
 
-    streams.advance_state = advance_state
+    pipeline.advance_state = advance_state
 elif point == "between_pages":
     stream_cls = type(get_source("kantata").stream("time_entries"))
     original_pages = stream_cls.pages
+    original_commit = pipeline.WritePipeline._commit
+    committed = threading.Event()
+
+    def commit(self, batch):
+        original_commit(self, batch)
+        committed.set()
 
     def pages(self, client, window, state):
         for i, page in enumerate(original_pages(self, client, window, state)):
             if i == 12:
-                time.sleep(2)  # let the writer commit what it has
+                if not committed.wait(timeout=60):  # the writer has committed a batch: park after it
+                    raise RuntimeError("no batch committed before page 12")
                 park()
             yield page
 
+    pipeline.WritePipeline._commit = commit
     stream_cls.pages = pages
 
 source = get_source("kantata")

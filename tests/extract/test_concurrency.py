@@ -39,8 +39,13 @@ def test_two_runs_of_one_stream_do_not_overlap(sims, warehouse_url, monkeypatch)
     assert entered.wait(30)
     b = threading.Thread(target=go, args=("b",), name="second-run")
     b.start()
-    time.sleep(2)
     try:
+        # The second run is waiting on the stream's advisory lock (seen in pg_locks), not finished.
+        deadline = time.monotonic() + 30
+        while query(warehouse_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    )[0][0] != 1:
+            assert b.is_alive() and time.monotonic() < deadline, "the second run did not wait for the first"
+            time.sleep(0.05)
         assert b.is_alive(), "the second run did not wait for the first"
         rows = query(warehouse_url, "SELECT outcome FROM ops.extract_runs")
         assert rows == [("running",)]  # the first is not marked abandoned by the second

@@ -10,14 +10,14 @@ import pytest
 from helpers import assert_matches_truth, live, query, truth
 
 from handoff.extract.sources import SOURCE_NAMES, get_source
-from handoff.extract.streams import parse_ts
+from handoff.extract.stream import parse_ts
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def load_dag(source: str):
     """The DAG file's DAG. Tests that call .test() set HANDOFF_EXTRACT_DEADLINES=off first
-    (see handoff.extract.dag_factory.freshness_deadline: an Airflow 3.3.2 dag.test() bug)."""
+    (see handoff.orchestration.deadlines.deadlines_enabled: an Airflow 3.3.2 dag.test() bug)."""
     spec = importlib.util.spec_from_file_location(f"extract_{source}_dagfile", DAGS / f"extract_{source}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -34,7 +34,7 @@ def test_dag_shape():
         assert "extract" in dag.tags and dag.doc_md and "full_refresh" in dag.doc_md
         assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
         for t in dag.tasks:
-            assert [o.name for o in t.outlets] == [f"raw_{source}.{t.task_id}"]
+            assert [(type(o).__name__, o.name) for o in t.outlets] == [("AssetAlias", f"raw_{source}.{t.task_id}:changes")]
             assert t.owner == "data-platform"
 
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from airflow.sdk import AsyncCallback, DeadlineReference
 
-from handoff.extract.dag_factory import build_dag, extract_missed_deadline
+from handoff.extract.dag_factory import build_dag
+from handoff.orchestration.deadlines import missed_deadline
 
 
 @pytest.mark.parametrize(("source", "seconds"), [("kantata", 90), ("salesforce", 90), ("hubspot", 90),
@@ -19,8 +20,8 @@ def test_deadline_follows_the_schedule(source, seconds):
     assert alert.interval == timedelta(seconds=seconds)
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
     assert isinstance(alert.callback, AsyncCallback)
-    assert alert.callback.path == "handoff.extract.dag_factory.extract_missed_deadline"
-    assert alert.callback.kwargs == {"source": source, "seconds": float(seconds)}
+    assert alert.callback.path == "handoff.orchestration.deadlines.missed_deadline"
+    assert alert.callback.kwargs == {"dag_id": f"extract_{source}", "seconds": float(seconds), "what": "extract"}
 
 
 def test_deadline_is_configurable(monkeypatch):
@@ -31,8 +32,8 @@ def test_deadline_is_configurable(monkeypatch):
 
 
 def test_missed_deadline_callback_names_the_run(caplog):
-    with caplog.at_level(logging.WARNING, logger="handoff.extract.dag_factory"):
-        asyncio.run(extract_missed_deadline("kantata", 90.0, context={"dag_run": {"run_id": "scheduled__x"}}))
+    with caplog.at_level(logging.WARNING, logger="handoff.orchestration.deadlines"):
+        asyncio.run(missed_deadline("extract_kantata", 90.0, "extract", context={"dag_run": {"run_id": "scheduled__x"}}))
     assert "extract deadline missed: extract_kantata run scheduled__x" in caplog.text
 
 

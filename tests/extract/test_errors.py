@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from helpers import FAST, connect_env, query, run
 
-from handoff.extract import streams as streams_mod
-from handoff.extract.http import SourceApiError
+from handoff.connectors.http import SystemApiError
+from handoff.extract import runner as runner_mod
 from handoff.extract.sources import get_source, hubspot
 
 # -- errors: the system's 4xx message verbatim, secrets never ------------------------------------
@@ -42,7 +42,7 @@ def test_4xx_fails_with_the_system_message_verbatim(source, stream, message, sim
         monkeypatch.setitem(s.options, "from", "no_such_table")
     else:
         monkeypatch.setitem(s.options, "report", "No_Such_Report")
-    with pytest.raises(SourceApiError) as err:
+    with pytest.raises(SystemApiError) as err:
         run(source, stream, warehouse_url)
     assert 400 <= err.value.status < 500 and message in str(err.value)
     outcome, error = query(warehouse_url, "SELECT outcome, error FROM ops.extract_runs")[0]
@@ -58,8 +58,8 @@ def test_secrets_never_reach_errors_or_ops_tables(sims, warehouse_url, monkeypat
     token = client.auth.token
     s = src.stream("stories")
     monkeypatch.setitem(s.options, "params", {"access_token": token, "include": f"nope{secret}"})
-    with psycopg.connect(warehouse_url) as conn, pytest.raises(SourceApiError) as err:
-        streams_mod.StreamRunner(s, client, conn, streams_mod.ExtractSettings()).run()
+    with psycopg.connect(warehouse_url) as conn, pytest.raises(SystemApiError) as err:
+        runner_mod.StreamRunner(s, client, conn, runner_mod.ExtractSettings()).run()
     client.close()
     text = str(err.value)
     assert secret not in text and token not in text and "***" in text

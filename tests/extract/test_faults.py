@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import FAST, assert_matches_truth, connect_env, live, query, run, truth
 
-from handoff.extract.http import RetryPolicy, SourceApiError
+from handoff.connectors.http import RetryPolicy, SystemApiError
 
 
 @pytest.mark.parametrize("source,stream,fault,retries", [
@@ -42,7 +42,7 @@ def test_token_expiry_renews_once(source, stream, sims, warehouse_url, monkeypat
     sims.set_faults(source, {"expire_tokens": True})
     import psycopg
 
-    from handoff.extract.streams import ExtractSettings, StreamRunner
+    from handoff.extract.runner import ExtractSettings, StreamRunner
 
     with psycopg.connect(warehouse_url) as conn:  # HubSpot/Workday: one 401, then the same credentials work
         r = StreamRunner(src.stream(stream), client, conn, ExtractSettings()).run()
@@ -56,7 +56,7 @@ def test_unfixable_4xx_fails_with_the_system_message(sims, warehouse_url, monkey
 
     stream = get_source("workday").stream("organizations")
     monkeypatch.setitem(stream.options, "report", "No_Such_Report")
-    with pytest.raises(SourceApiError) as err:
+    with pytest.raises(SystemApiError) as err:
         run("workday", "organizations", warehouse_url)
     assert err.value.status == 404 and err.value.message
     outcome, error = query(warehouse_url, "SELECT outcome, error FROM ops.extract_runs")[0]
@@ -64,7 +64,7 @@ def test_unfixable_4xx_fails_with_the_system_message(sims, warehouse_url, monkey
 
 
 def test_persistent_5xx_gives_up_and_keeps_committed_rows(sims, warehouse_url, monkeypatch):
-    from handoff.extract.http import RetriesExhausted
+    from handoff.connectors.http import RetriesExhausted
 
     connect_env(monkeypatch, sims, warehouse_url)
     sims.set_faults("kantata", {"error_5xx": 1.0})
@@ -80,7 +80,7 @@ def test_rejected_records_and_schema_drift(sims, warehouse_url, monkeypatch):
     connect_env(monkeypatch, sims, warehouse_url)
     run("kantata", "stories", warehouse_url)  # the baseline of fields
     sims.set_faults("kantata", {"drift": {"rename": {"workspace_id": "project_id"}, "add": {"priority": "high"}}})
-    from handoff.extract.ledger import RunInfo
+    from handoff.extract.runlog import RunInfo
 
     r = run("kantata", "stories", warehouse_url, info=RunInfo(full_refresh=True))
     expected, _ = truth(sims, "kantata", "stories")

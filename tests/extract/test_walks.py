@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from helpers import assert_matches_truth, connect_env, live, raw_rows, run, truth
 
-from handoff.extract.http import SourceClient
+from handoff.connectors.http import SystemClient
 from handoff.extract.sources import kantata, netsuite
 
 
 def after_request(monkeypatch, n: int, action, path_part: str) -> dict:
     """Run `action` (a change in the source) right after the n-th request whose path has `path_part`."""
-    original = SourceClient.json
+    original = SystemClient.json
     calls = {"n": 0}
 
     def json_(self, method, path, **kwargs):
@@ -21,7 +21,7 @@ def after_request(monkeypatch, n: int, action, path_part: str) -> dict:
                 action()
         return body
 
-    monkeypatch.setattr(SourceClient, "json", json_)
+    monkeypatch.setattr(SystemClient, "json", json_)
     return calls
 
 
@@ -79,7 +79,7 @@ def test_kantata_update_to_the_newest_second_during_walk_skips_nothing(sims, war
     connect_env(monkeypatch, sims, warehouse_url)
     monkeypatch.setattr(kantata, "PER_PAGE", 10)
     order = kantata_order(sims)
-    from handoff.extract.streams import parse_ts
+    from handoff.extract.stream import parse_ts
 
     newest = int(parse_ts(order[-1]["updated_at"]).timestamp())
     after_request(monkeypatch, 4, lambda: kt_touch(sims, order[0]["id"], newest), "time_entries")
@@ -108,7 +108,7 @@ def test_netsuite_delete_during_walk_skips_nothing(sims, warehouse_url, monkeypa
 def test_hubspot_archive_during_search_walk_skips_nothing(sims, warehouse_url, monkeypatch):
     """Search pages by offset (`after`); an archive on a page already read shifts the rest up."""
     from handoff.extract.sources import hubspot
-    from handoff.extract.streams import parse_ts
+    from handoff.extract.stream import parse_ts
 
     connect_env(monkeypatch, sims, warehouse_url)
     monkeypatch.setattr(hubspot, "SEARCH_LIMIT", 5)

@@ -7,95 +7,37 @@ source's default; connections, Variables and the warehouse are touched only insi
 from __future__ import annotations
 
 import logging
-import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import (
-    DAG,
-    Asset,
-    AsyncCallback,
-    CronDataIntervalTimetable,
-    DeadlineAlert,
-    DeadlineReference,
-    Param,
-    task,
-)
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
-from handoff.extract.ledger import RunInfo
-from handoff.extract.streams import ExtractSettings, StreamRunner
+from handoff.extract.runlog import RunInfo
+from handoff.extract.runner import ExtractSettings, StreamRunner
+from handoff.orchestration.assets import announce_change, changes_alias, raw_asset
+from handoff.orchestration.deadlines import run_deadline
+from handoff.orchestration.defaults import START_DATE, default_args
+from handoff.orchestration.settings import positive, setting
+from handoff.orchestration.warehouse import warehouse_connection
 
 log = logging.getLogger(__name__)
-WAREHOUSE_CONN_ID = "handoff_warehouse"
-OWNER = "data-platform"
-
-
-def raw_asset(source: str, stream: str) -> Asset:
-    """The asset a stream's task emits when its raw table changed; schedule dbt on these."""
-    return Asset(name=f"raw_{source}.{stream}", uri=f"postgres://warehouse:5432/handoff/raw_{source}/{stream}",
-                 group="raw")
-
-
-def setting(name: str, default: str) -> str:
-    """Runtime setting: env HANDOFF_EXTRACT_<NAME>, else Variable handoff_extract_<name>, else default."""
-    env = os.environ.get(f"HANDOFF_EXTRACT_{name.upper()}")
-    if env is not None:
-        return env
-    try:
-        from airflow.sdk import Variable
-
-        return str(Variable.get(f"handoff_extract_{name.lower()}", default=default))
-    except Exception:  # outside a task (scripts, benchmarks): no Variables
-        return default
 
 
 def runtime_settings() -> ExtractSettings:
+    """Env HANDOFF_EXTRACT_<NAME>, else Variable handoff_extract_<name>, else the default."""
+    seconds = positive(float)
     return ExtractSettings(
-        lookback=timedelta(seconds=float(setting("lookback_seconds", "600"))),
-        commit_records=int(setting("commit_records", "5000")),
-        prefetch_pages=int(setting("prefetch_pages", "2")),
-        reconcile_every=timedelta(minutes=float(setting("reconcile_minutes", "15"))),
-        max_delete_share=float(setting("max_delete_share", "0.2")),
-        lock_wait=timedelta(seconds=float(setting("lock_wait_seconds", "600"))),
-    )
-
-
-def warehouse_connection():
-    """A psycopg 3 connection from the `handoff_warehouse` Airflow connection."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    return PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID).get_conn()
-
-
-async def extract_missed_deadline(source: str, seconds: float, **kwargs) -> None:
-    """Deadline callback (runs in the triggerer): a run of extract_<source> is late."""
-    context = kwargs.get("context") or {}
-    dag_run = context.get("dag_run") or {}
-    run_id = dag_run.get("run_id") if isinstance(dag_run, dict) else getattr(dag_run, "run_id", None)
-    log.warning("extract deadline missed: extract_%s run %s has not finished %.0f s after it was queued; "
-                "check the task logs and ops.extract_runs", source, run_id, seconds)
-
-
-def freshness_deadline(source) -> DeadlineAlert | None:
-    """The run-is-late alert; HANDOFF_EXTRACT_DEADLINES=off drops it.
-
-    Off is for `airflow dags test` / `dag.test()`: Airflow 3.3.2's dag.test() ends with
-    "can't adapt type 'dict'" on any DAG with a deadline (it looks alerts up by their serialized
-    form instead of their id) after every task has run. The scheduler path is unaffected.
-    """
-    if os.environ.get("HANDOFF_EXTRACT_DEADLINES", "on").lower() in ("off", "false", "0"):
-        return None
-    interval = source.deadline
-    return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=interval,
-        callback=AsyncCallback(extract_missed_deadline, kwargs={"source": source.name,
-                                                                 "seconds": interval.total_seconds()}),
-        name=f"extract_{source.name}_freshness",
+        lookback=timedelta(seconds=setting("extract", "lookback_seconds", 600.0, seconds)),
+        commit_records=setting("extract", "commit_records", 5000, positive(int)),
+        prefetch_pages=setting("extract", "prefetch_pages", 2, positive(int)),
+        reconcile_every=timedelta(minutes=setting("extract", "reconcile_minutes", 15.0, seconds)),
+        max_delete_share=setting("extract", "max_delete_share", 0.2, seconds),
+        lock_wait=timedelta(seconds=setting("extract", "lock_wait_seconds", 600.0, seconds)),
     )
 
 
 def run_stream(source_name: str, stream_name: str, **context) -> dict:
-    """Task body: extract one stream for this DAG run (see the DAG's doc for modes)."""
+    """Task body: extract one stream for this DAG run (see the DAG's doc for modes); announce the
+    raw asset only when rows changed."""
     from handoff.extract.sources import get_source
 
     source = get_source(source_name)
@@ -115,18 +57,23 @@ def run_stream(source_name: str, stream_name: str, **context) -> dict:
         data_interval_end=context.get("data_interval_end"),
         full_refresh=full_refresh,
     )
+    settings = runtime_settings()
     client = source.client()
     conn = warehouse_connection()
     try:
-        result = StreamRunner(stream, client, conn, runtime_settings()).run(info, interval_window=window == "interval")
+        result = StreamRunner(stream, client, conn, settings).run(info, interval_window=window == "interval")
     finally:
         client.close()
         conn.close()
-    return {
+    summary = {
         "batch_id": result.batch_id, "mode": result.mode, "pages": result.pages, "records": result.records,
-        "rejects": result.rejects, "deletes": result.deletes, "retries": result.retries,
+        "changed": result.changed, "rejects": result.rejects, "deletes": result.deletes,
+        "retries": result.retries, "requests": result.requests,
         "cursor": result.cursor.isoformat() if result.cursor else None,
     }
+    announce_change(context, raw_asset(source_name, stream_name), result.changed,
+                    {k: summary[k] for k in ("batch_id", "mode", "records", "deletes", "cursor")})
+    return summary
 
 
 DOC = """\
@@ -137,13 +84,16 @@ connection into `raw_{name}.<object>` in the warehouse (`handoff_warehouse`): on
 id holding the latest version (payload JSONB, `source_modified_at`, `is_deleted`, `batch_id`,
 `loaded_at`). Rows and the stream's cursor (`ops.extract_state`) commit together, so a killed task
 loses nothing and doubles nothing: just let it retry. Every attempt is a row in `ops.extract_runs`;
-bad records go to `ops.rejected_records`, new/missing fields to `ops.schema_changes`. Each task
-emits the asset `raw_{name}.<object>` when it finishes.
+bad records go to `ops.rejected_records`, new/missing fields to `ops.schema_changes`. A task emits
+the asset `raw_{name}.<object>` (through the alias `raw_{name}.<object>:changes`) only when rows
+changed, with the counts in the event's extra; whether a quiet feed is alive is in
+`ops.stream_freshness` (last successful run per stream).
 
 **Schedule.** `{schedule}` (override: env `HANDOFF_EXTRACT_{upper}_SCHEDULE`). A deadline alert
 fires when a run has not finished {deadline:.0f} s after it was queued
 (`HANDOFF_EXTRACT_{upper}_DEADLINE_SECONDS`); it is logged by the triggerer as
-`extract deadline missed`. A scheduled run reads
+`extract deadline missed`. Deletion sweeps that need a full listing (HubSpot archived records,
+Kantata id reconciliation) run every `handoff_extract_reconcile_minutes` (default 15). A scheduled run reads
 everything modified since the cursor minus the look-back (Variable `handoff_extract_lookback_seconds`,
 default 600).
 
@@ -165,17 +115,17 @@ def build_dag(source_name: str) -> DAG:
     from handoff.extract.sources import get_source
 
     source = get_source(source_name)
+    dag_id = f"extract_{source.name}"
     with DAG(
-        dag_id=f"extract_{source.name}",
+        dag_id=dag_id,
         description=f"Extract {source.description} into raw_{source.name}",
         schedule=CronDataIntervalTimetable(source.schedule, timezone="UTC"),
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        deadline=freshness_deadline(source),
+        deadline=run_deadline(dag_id, source.deadline, "extract"),
         tags=["extract", source.name, *source.tags],
-        default_args={"owner": OWNER, "retries": 3, "retry_delay": timedelta(seconds=20),
-                      "retry_exponential_backoff": True},
+        default_args=default_args(),
         params={
             "full_refresh": Param(False, type="boolean", description="Re-read everything"),
             "window": Param("cursor", enum=["cursor", "interval"],
@@ -190,7 +140,8 @@ def build_dag(source_name: str) -> DAG:
         for stream in source.streams:
             task(
                 task_id=stream.name,
-                outlets=[raw_asset(source.name, stream.name)],
-                doc_md=f"Extract `{source.name}.{stream.name}` into `raw_{source.name}.{stream.name}`.",
+                outlets=[changes_alias(raw_asset(source.name, stream.name))],
+                doc_md=f"Extract `{source.name}.{stream.name}` into `raw_{source.name}.{stream.name}`; "
+                       "announces the raw asset only when rows changed.",
             )(run_stream)(source_name=source.name, stream_name=stream.name)
     return dag

@@ -50,7 +50,8 @@ class RawLoader:
                    ON COMMIT DELETE ROWS"""
             ).format(self.stage)
         )
-        conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (source_id text PRIMARY KEY)").format(self.ids_stage))
+        # Ids a listing returned; an offset listing over a changing set may list an id twice.
+        conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (source_id text)").format(self.ids_stage))
 
     # -- records ---------------------------------------------------------------------------------
     def copy_rows(self, lines: Iterable[str]) -> None:
@@ -146,6 +147,21 @@ class RawLoader:
         with self.conn.cursor() as cur:
             with cur.copy(sql.SQL("COPY {} (source_id) FROM STDIN").format(self.ids_stage)) as cp:
                 cp.write("".join(f"{copy_text(i)}\n" for i in ids))
+
+    def clear_live_ids(self) -> None:
+        self.conn.execute(sql.SQL("TRUNCATE {}").format(self.ids_stage))
+
+    def missing_ids(self) -> list[str]:
+        """Live raw ids absent from the id stage (an anti-join in Postgres: only the difference
+        comes back to Python)."""
+        self.conn.execute(sql.SQL("ANALYZE {}").format(self.ids_stage))
+        return [r[0] for r in self.conn.execute(
+            sql.SQL("""SELECT r.source_id FROM {raw} r WHERE NOT r.is_deleted
+                       AND NOT EXISTS (SELECT 1 FROM {ids} i WHERE i.source_id = r.source_id)""")
+            .format(raw=self.table, ids=self.ids_stage)).fetchall()]
+
+    def live_count(self) -> int:
+        return self.conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE NOT is_deleted").format(self.table)).fetchone()[0]
 
     def count_missing(self) -> tuple[int, int]:
         """(live raw rows whose id is not in the id stage, live raw rows)."""

@@ -1,25 +1,24 @@
-"""A source system: its connection, authentication, default schedule and streams."""
+"""A source system as the extract sees it: its streams and schedule; its client comes from
+`handoff.connectors`, its connection and tags from `handoff.systems`."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
-from handoff.extract.http import RetryPolicy, SourceClient, TokenAuth
-from handoff.extract.streams import Stream
+from handoff.connectors import connect
+from handoff.connectors.http import RetryPolicy, SystemClient
+from handoff.extract.stream import Stream
+from handoff.systems import system
 
 
 @dataclass
 class Source:
     name: str
-    auth: Callable[[], TokenAuth]
     default_schedule: str
     streams: list[Stream]
     description: str
-    settings_keys: tuple[str, ...] = ()
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         for s in self.streams:
@@ -27,7 +26,11 @@ class Source:
 
     @property
     def conn_id(self) -> str:
-        return f"handoff_{self.name}"
+        return system(self.name).conn_id
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return (system(self.name).role,)
 
     @property
     def schedule(self) -> str:
@@ -51,5 +54,5 @@ class Source:
                 return s
         raise KeyError(f"{self.name} has no stream {name!r}")
 
-    def client(self, policy: RetryPolicy | None = None) -> SourceClient:
-        return SourceClient(self.name, self.conn_id, self.auth(), policy, settings_keys=self.settings_keys)
+    def client(self, policy: RetryPolicy | None = None) -> SystemClient:
+        return connect(self.name, policy)

@@ -6,8 +6,9 @@ inclusive GTE filter. Every next page is a new query anchored after the last rec
 `(modified, hs_object_id) > (last modified, last id)` as two OR-ed filter groups, never an
 offset: records archived or updated during the walk cannot shift a page past an unread record,
 the 10,000-results cap of one query is never reached, and more than 10,000 ties page through (results are ordered by the sort,
-then by id: documented for the simulator, *unverified* for the real API). Archived (deleted) records never match search: each run lists
-`archived=true` and lands them as deletes.
+then by id: documented for the simulator, *unverified* for the real API). Archived (deleted)
+records never match search and the archived listing has no time filter: it is swept at the
+reconcile cadence (`handoff_extract_reconcile_minutes`), not every minute, and lands them as deletes.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
+from handoff.connectors.hubspot import Client
 from handoff.extract import models
-from handoff.extract.http import SourceClient, StaticBearer
 from handoff.extract.load import Tombstone
 from handoff.extract.source import Source
 from handoff.extract.state import StreamState
-from handoff.extract.streams import Page, Stream, Window, parse_ts
+from handoff.extract.stream import Page, Stream, Window, parse_ts
 
 SEARCH_LIMIT, SEARCH_CAP, LIST_LIMIT = 200, 10_000, 100
 COMMON = ["createdate", "hs_object_id", "hs_lastmodifieddate"]
@@ -43,8 +44,8 @@ class HubSpotStream(Stream):
     def modified_property(self) -> str:
         return "lastmodifieddate" if self.name == "contacts" else "hs_lastmodifieddate"
 
-    def properties(self, client: SourceClient) -> list[str]:
-        extra = [p.strip() for p in str(client.extra.get(f"properties_{self.name}", "")).split(",") if p.strip()]
+    def properties(self, client: Client) -> list[str]:
+        extra = [p.strip() for p in str(client.setting(f"properties_{self.name}") or "").split(",") if p.strip()]
         return list(dict.fromkeys(PROPERTIES[self.name] + COMMON + extra))
 
     def identify(self, record: dict):
@@ -62,7 +63,7 @@ class HubSpotStream(Stream):
     def _modified(self, rec: dict) -> datetime | None:
         return parse_ts((rec.get("properties") or {}).get(self.modified_property) or rec.get("updatedAt"))
 
-    def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
+    def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         prop, props = self.modified_property, self.properties(client)
         upper = [{"propertyName": prop, "operator": "LT", "value": _ms(window.end)}] if window.end else []
 
@@ -79,7 +80,7 @@ class HubSpotStream(Stream):
 
         since, tie_id, offset = window.start, None, 0
         while True:
-            body = client.json("POST", f"crm/v3/objects/{self.name}/search", json={
+            body = client.search(self.name, {
                 "filterGroups": groups(since, tie_id),
                 "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
                 "properties": props, "limit": SEARCH_LIMIT, "after": offset,
@@ -93,13 +94,9 @@ class HubSpotStream(Stream):
             # (modified, id) > (last modified, last id) cannot be shifted, and never meets the cap.
             since, tie_id, offset = self._modified(records[-1]), str(records[-1]["id"]), 0
 
-    def tombstones(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[list[Tombstone]]:
-        after = None
-        while True:
-            params = {"archived": "true", "limit": LIST_LIMIT, "properties": ",".join(self.properties(client))}
-            if after:
-                params["after"] = after
-            body = client.json("GET", f"crm/v3/objects/{self.name}", params=params)
+    def swept_tombstones(self, client: Client) -> Iterator[list[Tombstone]]:
+        params = {"archived": "true", "limit": LIST_LIMIT, "properties": ",".join(self.properties(client))}
+        for body in client.list_pages(self.name, params):
             tombs = [
                 Tombstone(str(r["id"]), r.get("archivedAt") or r.get("updatedAt"), payload=r)
                 for r in body.get("results", [])
@@ -107,16 +104,11 @@ class HubSpotStream(Stream):
             ]
             if tombs:
                 yield tombs
-            after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
 
 
 SOURCE = Source(
     name="hubspot",
-    auth=lambda: StaticBearer(),
     default_schedule="* * * * *",
     description="HubSpot CRM (acquired unit): companies, contacts, deals, line items",
     streams=[HubSpotStream(name, models.HubSpotObject) for name in ("companies", "contacts", "deals", "line_items")],
-    tags=("crm",),
 )

@@ -15,14 +15,15 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
+from handoff.connectors.kantata import MAX_PER_PAGE as PER_PAGE
+from handoff.connectors.kantata import Client, total
 from handoff.extract import models
-from handoff.extract.http import OAuthClientCredentials, SourceClient
 from handoff.extract.source import Source
 from handoff.extract.state import StreamState
-from handoff.extract.streams import Page, Stream, Window, parse_ts, verified_walk
+from handoff.extract.stream import Page, Stream, Window, parse_ts
+from handoff.extract.walk import verified_walk
 
 log = logging.getLogger(__name__)
-PER_PAGE = 200
 SECOND = timedelta(seconds=1)
 
 
@@ -33,20 +34,7 @@ def _iso(ts) -> str:
 class KantataStream(Stream):
     reconcile = True
 
-    def _records(self, body: dict) -> list[dict]:
-        objs = body.get(self.name) or {}
-        out = []
-        for r in body.get("results", []):
-            if r.get("key") != self.name:
-                continue
-            rec = objs.get(str(r["id"]))
-            if rec is None:
-                continue
-            out.append(rec if "id" in rec else {"id": str(r["id"]), **rec})
-        return out
-
-    def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
-        path = f"api/v1/{self.name}.json"
+    def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         base = {"order": "updated_at:asc", **self.options.get("params", {})}
 
         def params(since, before, **extra) -> dict:
@@ -59,44 +47,39 @@ class KantataStream(Stream):
 
         def fetch(since, before, offset):
             per_page = PER_PAGE
-            body = client.json("GET", path, params=params(since, before, per_page=per_page,
+            records, body = client.list(self.name, params(since, before, per_page=per_page,
                                                           page=offset // per_page + 1))
-            return (self._records(body), len(body.get("results", [])) >= per_page,
-                    (body.get("meta") or {}).get("count", body.get("count")))
+            return records, len(body.get("results", [])) >= per_page, total(body)
 
         def newest(since, before):
-            body = client.json("GET", path, params=params(since, before, per_page=1, page=1,
-                                                          order="updated_at:desc"))
-            return max((parse_ts(r.get("updated_at")) for r in self._records(body)), default=None)
+            records, _ = client.list(self.name, params(since, before, per_page=1, page=1, order="updated_at:desc"))
+            return max((parse_ts(r.get("updated_at")) for r in records), default=None)
 
         for records, label in verified_walk(fetch, newest, window.start, window.end, PER_PAGE,
                                             lambda r: parse_ts(r.get("updated_at")), resolution=SECOND):
             yield Page(records, label)
 
-    def live_ids(self, client: SourceClient) -> Iterator[list[str]]:
+    def live_ids(self, client: Client) -> Iterator[list[str]]:
         page = 1
         while True:
-            body = client.json("GET", f"api/v1/{self.name}.json",
-                               params={"per_page": PER_PAGE, "page": page, "order": "created_at:asc"})
+            _, body = client.list(self.name, {"per_page": PER_PAGE, "page": page, "order": "created_at:asc"})
             ids = [str(r["id"]) for r in body.get("results", []) if r.get("key") == self.name]
             yield ids
             if len(body.get("results", [])) < PER_PAGE:
                 return
             page += 1
 
-    def confirm_missing(self, client: SourceClient, ids: list[str]) -> set[str]:
+    def confirm_missing(self, client: Client, ids: list[str]) -> set[str]:
         gone = set(ids)
         for i in range(0, len(ids), 100):
             chunk = ids[i:i + 100]
-            body = client.json("GET", f"api/v1/{self.name}.json",
-                               params={"only": ",".join(chunk), "per_page": PER_PAGE})
-            gone -= {str(r["id"]) for r in body.get("results", []) if r.get("key") == self.name}
+            records, _ = client.list(self.name, {"only": ",".join(chunk), "per_page": PER_PAGE})
+            gone -= {str(r["id"]) for r in records}
         return gone
 
 
 SOURCE = Source(
     name="kantata",
-    auth=lambda: OAuthClientCredentials("oauth/token"),
     default_schedule="* * * * *",
     description="Kantata OX (PSA): projects, tasks, people, time and expenses",
     streams=[
@@ -106,5 +89,4 @@ SOURCE = Source(
         KantataStream("time_entries", models.KtTimeEntry),
         KantataStream("expenses", models.KtExpense),
     ],
-    tags=("psa",),
 )

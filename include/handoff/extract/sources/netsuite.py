@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from handoff.connectors.netsuite import MAX_LIMIT as LIMIT
+from handoff.connectors.netsuite import Client
 from handoff.extract import models
-from handoff.extract.http import OAuthClientCredentials, SourceClient
 from handoff.extract.load import Tombstone
 from handoff.extract.source import Source
 from handoff.extract.state import StreamState
-from handoff.extract.streams import Page, Stream, Window, parse_ts, verified_walk
+from handoff.extract.stream import Page, Stream, Window, parse_ts
+from handoff.extract.walk import verified_walk
 
-LIMIT, CAP = 1000, 100_000
-SUITEQL = "services/rest/query/v1/suiteql"
+CAP = 100_000  # rows one SuiteQL query returns at most
 
 
 def ts_literal(ts: datetime) -> str:
@@ -45,17 +46,13 @@ class SuiteQLStream(Stream):
         order = "DESC" if descending else "ASC"
         return q + f" ORDER BY {col} {order}, id {order}"
 
-    def _suiteql(self, client: SourceClient, q: str, offset: int, limit: int | None = None) -> dict:
-        return client.json("POST", SUITEQL, params={"limit": limit or LIMIT, "offset": offset},
-                           json={"q": q}, headers={"Prefer": "transient"})
-
-    def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
+    def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         def fetch(since, before, offset):
-            body = self._suiteql(client, self.query(since, before), offset)
+            body = client.suiteql(self.query(since, before), offset)
             return body.get("items", []), bool(body.get("hasMore")), body.get("totalResults")
 
         def newest(since, before):
-            items = self._suiteql(client, self.query(since, before, descending=True), 0, limit=1).get("items", [])
+            items = client.suiteql(self.query(since, before, descending=True), 0, limit=1).get("items", [])
             return modified(items[0]) if items else None
 
         def modified(rec):
@@ -65,7 +62,7 @@ class SuiteQLStream(Stream):
                                           resolution=timedelta(seconds=1), cap=CAP):
             yield Page(items, f"suiteql {label}")
 
-    def tombstones(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[list[Tombstone]]:
+    def tombstones(self, client: Client, window: Window, state: StreamState) -> Iterator[list[Tombstone]]:
         recordtype = self.options.get("recordtype")
         if not recordtype:
             return
@@ -78,7 +75,7 @@ class SuiteQLStream(Stream):
              + " AND ".join(where) + " ORDER BY deleteddate ASC, recordid ASC")
         offset = 0
         while True:
-            body = self._suiteql(client, q, offset)
+            body = client.suiteql(q, offset)
             items = body.get("items", [])
             if items:
                 yield [Tombstone(str(i["recordid"]), models._netsuite_ts(i.get("deleted"))) for i in items]
@@ -89,10 +86,8 @@ class SuiteQLStream(Stream):
 
 SOURCE = Source(
     name="netsuite",
-    auth=lambda: OAuthClientCredentials("services/rest/auth/oauth2/v1/token"),
     default_schedule="*/5 * * * *",
     description="NetSuite (ERP): customers, projects, employees, time, invoices, payments",
-    settings_keys=("account",),
     streams=[
         SuiteQLStream("subsidiary", models.NetSuiteRecord, **{"from": "subsidiary"}),
         SuiteQLStream("accountingperiod", models.NetSuiteRecord, **{"from": "accountingperiod"}),
@@ -105,5 +100,4 @@ SOURCE = Source(
         SuiteQLStream("customer_payment", models.NsTransaction, recordtype="customerpayment",
                       where=["type = 'CustPymt'"], **{"from": "transaction"}),
     ],
-    tags=("erp",),
 )

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from handoff.connectors.salesforce import Client
 from handoff.extract import models
-from handoff.extract.http import OAuthClientCredentials, SourceClient
 from handoff.extract.source import Source
 from handoff.extract.state import StreamState
-from handoff.extract.streams import Page, Stream, Window
+from handoff.extract.stream import Page, Stream, Window
 
 COMMON = ["Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"]
 FIELDS = {
@@ -39,8 +39,8 @@ class SalesforceStream(Stream):
     modified_field = "SystemModstamp"
     deleted_field = "IsDeleted"
 
-    def soql(self, client: SourceClient, window: Window) -> str:
-        extra = [f.strip() for f in str(client.extra.get(f"fields_{self.name}", "")).split(",") if f.strip()]
+    def soql(self, client: Client, window: Window) -> str:
+        extra = [f.strip() for f in str(client.setting(f"fields_{self.name}") or "").split(",") if f.strip()]
         common = [f for f in COMMON if not (f == "IsDeleted" and self.name in NOT_DELETABLE)]
         fields = list(dict.fromkeys(common + FIELDS[self.name] + extra))
         where = []
@@ -53,26 +53,15 @@ class SalesforceStream(Stream):
             q += " WHERE " + " AND ".join(where)
         return q + " ORDER BY SystemModstamp ASC, Id ASC"
 
-    def pages(self, client: SourceClient, window: Window, state: StreamState) -> Iterator[Page]:
-        version = client.extra.get("api_version", "62.0")
-        headers = {"Sforce-Query-Options": f"batchSize={client.extra['batch_size']}"} if client.extra.get("batch_size") else {}
-        body = client.json("GET", f"services/data/v{version}/queryAll", params={"q": self.soql(client, window)},
-                           headers=headers)
-        n = 1
-        while True:
+    def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
+        for n, body in enumerate(client.query(self.soql(client, window), include_deleted=True), start=1):
             yield Page(body.get("records", []), f"batch {n} of {body.get('totalSize')}")
-            if body.get("done", True) or not body.get("nextRecordsUrl"):
-                return
-            n += 1
-            body = client.json("GET", body["nextRecordsUrl"], headers=headers)
 
 
 SOURCE = Source(
     name="salesforce",
-    auth=lambda: OAuthClientCredentials("services/oauth2/token"),
     default_schedule="* * * * *",
     description="Salesforce (CRM): accounts, contacts, opportunities, line items, users",
-    settings_keys=("api_version", "batch_size"),
     streams=[
         SalesforceStream("Account", models.SfAccount),
         SalesforceStream("Contact", models.SfContact),
@@ -80,5 +69,4 @@ SOURCE = Source(
         SalesforceStream("OpportunityLineItem", models.SfOpportunityLineItem),
         SalesforceStream("User", models.SfUser),
     ],
-    tags=("crm",),
 )

@@ -1,4 +1,6 @@
-"""`ops.extract_runs`: one row per stream task attempt, for people to query.
+"""The extract run log, `ops.extract_runs`: one row per stream task attempt, for people to query.
+
+(Not to be confused with reverse sync's posting ledger: this records reads, not writes.)
 
 The row is inserted (autocommit) when the attempt starts, its counters move in the same
 transaction as each committed batch (so they match what landed), and the outcome is written at
@@ -31,13 +33,14 @@ class RunInfo:
 class Counters:
     pages: int = 0
     records: int = 0
+    changed: int = 0
     rejects: int = 0
     deletes: int = 0
     retries: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
-class RunLedger:
+class RunLog:
     def __init__(self, source: str, stream: str, batch_id: str):
         self.source, self.stream, self.batch_id = source, stream, batch_id
         self.counters = Counters()
@@ -59,18 +62,22 @@ class RunLedger:
                 ),
             )
 
-    def record_batch(self, conn, pages: int, records: int, rejects: int, deletes: int, retries: int) -> None:
-        """Add a committed batch's counts; call inside the batch's transaction."""
+    def record_batch(self, conn, *, retries: int, pages: int = 0, records: int = 0, changed: int = 0,
+                     rejects: int = 0, deletes: int = 0) -> None:
+        """Add a committed batch's counts; call inside the batch's transaction. `changed` counts the
+        raw rows inserted or changed, `deletes` those newly marked deleted (both change raw)."""
         c = self.counters
         c.pages += pages
         c.records += records
+        c.changed += changed + deletes
         c.rejects += rejects
         c.deletes += deletes
         c.retries = retries
         conn.execute(
-            """UPDATE ops.extract_runs SET pages = %s, records = %s, rejects = %s, deletes = %s, retries = %s,
-                   duration_s = %s WHERE batch_id = %s""",
-            (c.pages, c.records, c.rejects, c.deletes, c.retries, time.monotonic() - c.started, self.batch_id),
+            """UPDATE ops.extract_runs SET pages = %s, records = %s, changed = %s, rejects = %s, deletes = %s,
+                   retries = %s, duration_s = %s WHERE batch_id = %s""",
+            (c.pages, c.records, c.changed, c.rejects, c.deletes, c.retries, time.monotonic() - c.started,
+             self.batch_id),
         )
 
     def finish(self, conn, outcome: str, retries: int, error: str | None = None) -> None:

@@ -1,10 +1,22 @@
-"""HTTP client for the source systems, built on the http provider's HttpHook.
+"""The HTTP client every connector builds on, over the http provider's HttpHook.
 
-The hook resolves the Airflow connection (`AIRFLOW_CONN_HANDOFF_<SYSTEM>`), builds the base URL
-and a keep-alive `requests.Session`, and sends each request (`run_and_check`). On top of it this
+The hook resolves the Airflow connection (`handoff_<system>`), builds the base URL and a
+keep-alive `requests.Session`, and sends each request (`run_and_check`). On top of it this
 module adds what the systems need and the hook lacks: bearer tokens with one renewal on 401,
 tenacity retries of 429/5xx/timeouts/dropped connections/malformed bodies whose wait honours
 `Retry-After` and the systems' rate-limit headers, and errors that carry the system's message.
+
+Retries are safe for writes: a request is re-sent after a failure that may have reached the
+system (5xx, read timeout, dropped connection, a malformed answer) only when re-sending cannot
+apply it twice: an idempotent method (GET, HEAD, PUT, DELETE), a read sent as POST (SuiteQL,
+HubSpot search, token requests: `replay_safe=True`), or a write carrying an idempotency key the
+system honours. Any other write fails with `OutcomeUnknown` after such a failure, and its caller
+recovers (by external id, or the async job's result) instead of posting twice. Refusals that
+prove the system did nothing (429, a refused connection, a connect timeout, a 401 answered before
+any work) are retried for every request.
+
+Per-system settings (`api_version`, Workday `tenant`, field lists) live in the connection's
+extra and are read through the hook's `setting()`; they are never sent as HTTP headers.
 
 The session is created once per client (not once per request as `HttpHook.run` does): a million
 records at 200 per page is 5,000 requests, and a connection lookup plus TLS handshake each
@@ -15,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -26,42 +37,18 @@ import requests
 import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 
+from handoff.connectors.redaction import mask_in_airflow_logs, redact
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Statuses that prove the request was not processed, so re-sending any request is safe.
+REFUSED_STATUS = frozenset({429})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _json_decoder = msgspec.json.Decoder()
-REDACTED = "***"
-# Query-string and form parameters that carry credentials, whatever the system.
-_SECRET_PARAM = re.compile(
-    r"(?i)\b((?:access_|refresh_|id_)?token|client_secret|password|passwd|api_?key|hapikey|apikey|secret|"
-    r"signature|sig|code|assertion|client_assertion|session_?id|sid)=([^&\s'\"]+)"
-)
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
-def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
-    """Remove credentials from text bound for logs, exceptions and ops tables: known secret values
-    (client secret, tokens), credential-named URL/form parameters and Authorization values."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-
-
-def _mask_in_airflow_logs(secret: str | None) -> None:
-    """Register a runtime secret (an access token) with Airflow's log masker, when in a task."""
-    if not secret:
-        return
-    try:
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(secret)
-    except Exception:  # outside Airflow: nothing to register with
-        pass
-
-
-class SourceApiError(RuntimeError):
+class SystemApiError(RuntimeError):
     """A response that retrying cannot fix (e.g. 400/403/404), with the system's own message."""
 
     def __init__(self, system: str, status: int, message: str, url: str):
@@ -142,86 +129,76 @@ def server_wait(resp: requests.Response) -> float | None:
     return None
 
 
-class TokenAuth:
-    """How a client authenticates; `apply` sets headers, `renew` fetches a fresh token."""
 
-    def apply(self, client: SourceClient) -> None:  # pragma: no cover - interface
-        pass
+class OutcomeUnknown(RuntimeError):
+    """A write that is not safe to re-send failed after it may have reached the system.
 
-    def renew(self, client: SourceClient) -> None:
-        pass
-
-
-class BasicAuth(TokenAuth):
-    """HTTP basic with the connection's login/password (Workday integration user): the hook's default."""
+    The caller must find out whether it was applied (look the record up by its external id, or
+    read the async job's result) before trying again; re-sending could apply it twice.
+    """
 
 
-class StaticBearer(TokenAuth):
-    """A long-lived token (HubSpot private app) in the connection's password."""
+class SystemHook(HttpHook):
+    """The http provider's HttpHook for one system's connection.
 
-    def apply(self, client: SourceClient) -> None:
-        client.session.auth = None
-        client.session.headers["Authorization"] = f"Bearer {client.connection.password}"
+    `settings` declares the per-system options read from the connection's extra (name: default);
+    `setting_prefixes` declares families of them (`fields_Account`). HttpHook turns every extra
+    key into an HTTP header; declared settings are taken back out, so they never travel.
+    """
 
+    system = "http"
+    settings: dict[str, str | None] = {}
+    setting_prefixes: tuple[str, ...] = ()
 
-class OAuthClientCredentials(TokenAuth):
-    """OAuth2 client credentials against `token_path`; the response may move the base URL (instance_url)."""
+    def __init__(self, http_conn_id: str):
+        super().__init__(method="GET", http_conn_id=http_conn_id)
 
-    def __init__(self, token_path: str, extra_form: dict[str, str] | None = None, json_body: bool = False):
-        self.token_path, self.extra_form, self.json_body = token_path, extra_form or {}, json_body
-        self.token: str | None = None
+    def is_setting(self, key: str) -> bool:
+        return key in self.settings or key.startswith(self.setting_prefixes)
 
-    def apply(self, client: SourceClient) -> None:
-        client.session.auth = None
-        if self.token is None:
-            self.renew(client)
+    def _configure_session_from_extra(self, session, connection, extra_options):
+        session = super()._configure_session_from_extra(session, connection, extra_options)
+        for key, value in (connection.extra_dejson or {}).items():
+            if self.is_setting(key) or not isinstance(value, str):
+                session.headers.pop(key, None)
+        return session
 
-    def renew(self, client: SourceClient) -> None:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": client.connection.login or "",
-            "client_secret": client.connection.password or "",
-            **self.extra_form,
-        }
-        client.session.headers.pop("Authorization", None)
-        kwargs = {"json": form} if self.json_body else {"data": form}
-        resp = client.send("POST", self.token_path, authenticate=False, **kwargs)
-        body = resp.json()
-        self.token = body["access_token"]
-        _mask_in_airflow_logs(self.token)
-        if body.get("instance_url"):
-            client.base_url = body["instance_url"].rstrip("/")
-        client.session.headers["Authorization"] = f"Bearer {self.token}"
-        log.info("%s: obtained a new access token", client.system)
+    def setting(self, name: str) -> Any:
+        """A declared setting: the connection extra's value, else its default."""
+        if not self.is_setting(name):
+            raise KeyError(f"{self.system}: {name!r} is not a setting of this connection "
+                           f"(known: {', '.join(self.settings) or 'none'})")
+        extra = self.get_connection(self.http_conn_id).extra_dejson or {}
+        value = extra.get(name, self.settings.get(name))
+        return None if value in (None, "") else value
 
 
-class SourceClient:
-    """One system's HTTP client: `get_json` / `post_json` with retries, auth and error mapping."""
+class SystemClient:
+    """One system's HTTP client: `send` / `json` with safe retries, auth and error mapping.
 
-    def __init__(
-        self,
-        system: str,
-        conn_id: str,
-        auth: TokenAuth,
-        policy: RetryPolicy | None = None,
-        settings_keys: tuple[str, ...] = (),
-    ):
-        self.system, self.conn_id, self.auth = system, conn_id, auth
+    Subclasses (one per system, in `handoff.connectors.<system>`) set `hook_class`, `auth`
+    and the system's request primitives.
+    """
+
+    hook_class: type[SystemHook] = SystemHook
+    idempotency_header: str | None = None  # the header a system honours for write idempotency
+
+    def __init__(self, conn_id: str, auth, policy: RetryPolicy | None = None):
+        self.conn_id, self.auth = conn_id, auth
+        self.system = self.hook_class.system
         self.policy = policy or RetryPolicy()
-        self.hook = HttpHook(method="GET", http_conn_id=conn_id)
+        self.hook = self.hook_class(conn_id)
         self.connection = self.hook.get_connection(conn_id)
-        self.extra: dict[str, Any] = dict(self.connection.extra_dejson or {})
         self.session = self.hook.get_conn()
-        # The hook turns every extra key into a header; per-system settings are not headers.
-        for key in list(self.extra):
-            if key in settings_keys or not isinstance(self.extra[key], str):
-                self.session.headers.pop(key, None)
         self.base_url = self.hook.base_url.rstrip("/")
-        _mask_in_airflow_logs(self.connection.password)
-        self.retries = 0  # transient failures retried by this client (ledger)
+        mask_in_airflow_logs(self.connection.password)
+        self.retries = 0  # transient failures retried by this client (the run log counts them)
         self.requests = 0
         self._renewed_for_401 = False
         auth.apply(self)
+
+    def setting(self, name: str) -> Any:
+        return self.hook.setting(name)
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never leave this process in clear: the connection's password (a client
@@ -231,16 +208,29 @@ class SourceClient:
     def redact(self, text: str) -> str:
         return redact(str(text), self.secrets())
 
-    def _api_error(self, status: int, resp: requests.Response, url: str) -> SourceApiError:
-        return SourceApiError(self.system, status, self.redact(system_message(resp)), self.redact(url.split("?")[0]))
+    def _api_error(self, status: int, resp: requests.Response, url: str) -> SystemApiError:
+        return SystemApiError(self.system, status, self.redact(system_message(resp)), self.redact(url.split("?")[0]))
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def send(self, method: str, path: str, authenticate: bool = True, **kwargs: Any) -> requests.Response:
-        """Send with retries; returns a 2xx response or raises SourceApiError."""
+    def send(self, method: str, path: str, authenticate: bool = True, *, replay_safe: bool | None = None,
+             idempotency_key: str | None = None, **kwargs: Any) -> requests.Response:
+        """Send with retries; returns a 2xx response or raises SystemApiError / OutcomeUnknown.
+
+        `replay_safe`: whether re-sending after a failure that may have reached the system is
+        harmless (default: the method is idempotent, or an `idempotency_key` is given, which is
+        sent in the system's idempotency header).
+        """
+        method = method.upper()
+        if idempotency_key is not None:
+            if not self.idempotency_header:
+                raise ValueError(f"{self.system} has no idempotency header: use an upsert by external id")
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), self.idempotency_header: idempotency_key}
+        if replay_safe is None:
+            replay_safe = method in IDEMPOTENT_METHODS or idempotency_key is not None
 
         def _wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -266,12 +256,18 @@ class SourceClient:
             reraise=True,
         )
         try:
-            return retrying(self._send_once, method, path, authenticate, kwargs)
+            return retrying(self._send_once, method, path, authenticate, replay_safe, kwargs)
         except RetryableError as exc:
             raise RetriesExhausted(self.redact(f"{self.system} {method} {path.split('?')[0]}: gave up after "
                                                f"{self.policy.attempts} attempts: {exc}")) from exc
 
-    def _send_once(self, method: str, path: str, authenticate: bool, kwargs: dict) -> requests.Response:
+    def _unsafe_failure(self, method: str, path: str, reason: str) -> OutcomeUnknown:
+        return OutcomeUnknown(self.redact(
+            f"{self.system} {method} {path.split('?')[0]}: {reason}; the write may or may not have been "
+            "applied and is not safe to re-send without an idempotency key: look it up before retrying"))
+
+    def _send_once(self, method: str, path: str, authenticate: bool, replay_safe: bool,
+                   kwargs: dict) -> requests.Response:
         url = self.url(path)
         req = requests.Request(method, url, **kwargs)
         prepped = self.session.prepare_request(req)
@@ -283,7 +279,10 @@ class SourceClient:
                 {"check_response": False, "timeout": (self.policy.connect_timeout, self.policy.read_timeout)},
             )
         except (requests.ConnectionError, requests.Timeout) as exc:  # includes dropped connections
-            raise RetryableError(self.redact(f"{type(exc).__name__}: {str(exc)[:200]}")) from exc
+            reason = self.redact(f"{type(exc).__name__}: {str(exc)[:200]}")
+            if not replay_safe and not _never_sent(exc):
+                raise self._unsafe_failure(method, path, reason) from exc
+            raise RetryableError(reason) from exc
         status = resp.status_code
         if status < 400:
             return resp
@@ -295,7 +294,10 @@ class SourceClient:
             self.auth.renew(self)
             raise RetryableError("401 token renewed", wait=0.0)
         if status in RETRYABLE_STATUS:
-            raise RetryableError(self.redact(f"HTTP {status}: {system_message(resp)[:200]}"), wait=server_wait(resp))
+            reason = self.redact(f"HTTP {status}: {system_message(resp)[:200]}")
+            if not replay_safe and status not in REFUSED_STATUS:
+                raise self._unsafe_failure(method, path, reason)
+            raise RetryableError(reason, wait=server_wait(resp))
         if status == 403 and "REQUEST_LIMIT_EXCEEDED" in resp.text:
             # Salesforce's rate limit. Retried only when the server says when to come back soon
             # enough; a spent daily allowance (no Retry-After) fails with the system's message.
@@ -305,14 +307,22 @@ class SourceClient:
         raise self._api_error(status, resp, url)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send and decode the JSON body; a truncated or malformed body is retried like a 5xx."""
+        """Send and decode the JSON body; a truncated or malformed body is re-read when the request
+        is replay-safe (as `send` decides), else it is an `OutcomeUnknown`."""
+        method = method.upper()
+        replay_safe = kwargs.get("replay_safe")
+        if replay_safe is None:
+            replay_safe = method in IDEMPOTENT_METHODS or kwargs.get("idempotency_key") is not None
 
         def _decode_once() -> Any:
             resp = self.send(method, path, **kwargs)
             try:
                 body = _json_decoder.decode(resp.content)
             except msgspec.DecodeError as exc:
-                raise RetryableError(f"malformed JSON body ({len(resp.content)} bytes): {exc}") from exc
+                reason = f"malformed JSON body ({len(resp.content)} bytes): {exc}"
+                if not replay_safe:
+                    raise self._unsafe_failure(method, path, reason) from exc
+                raise RetryableError(reason) from exc
             self._renewed_for_401 = False  # a success re-arms the one-renewal-per-401 rule
             return body
 
@@ -334,3 +344,11 @@ class SourceClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """A connect timeout or a refused connection: the request never reached the system."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    text = repr(exc)
+    return "NewConnectionError" in text or "Connection refused" in text

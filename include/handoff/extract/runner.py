@@ -1,0 +1,253 @@
+"""The stream runner: one run of one stream, exactly once: window → pages → write pipeline →
+deletes → cursor.
+
+Cursor semantics (`ops.extract_state.cursor_ts`): the highest source modification time among
+the records committed in raw. Pages are requested in ascending modification order, so every
+record at or below the cursor is already landed. A scheduled run reads `modified >= cursor -
+lookback` with no upper bound: inclusive, so records sharing the cursor's timestamp across a page
+or run boundary are read again rather than skipped; the look-back catches late writers; the
+upsert makes the overlap a no-op.
+
+Run modes:
+- `incremental` (scheduled or manual run): [cursor - lookback, now]; advances the cursor.
+- `full_refresh` (param): everything; advances the cursor.
+- `backfill` (backfill runs, or conf `{"window": "interval"}`): exactly the run's data interval
+  [start, end) on the source modification time; never moves the cursor (it may be behind it).
+- snapshot streams (Workday): every run reads the whole report; ids missing are marked deleted.
+
+Deletion sweeps that cost a full listing (HubSpot's archived records, Kantata's live ids) run at
+the reconcile cadence (`reconcile_every`), not every minute, and compare in Postgres: listed ids
+are COPYed into a session stage and anti-joined with raw, so memory stays flat at any size.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from psycopg.errors import LockNotAvailable
+
+from handoff.connectors.http import SystemClient
+from handoff.extract.load import RawLoader, Tombstone
+from handoff.extract.pipeline import WritePipeline
+from handoff.extract.runlog import RunInfo, RunLog
+from handoff.extract.state import StreamState, advance_state, load_state
+from handoff.extract.stream import Stream, Window
+from handoff.warehouse.migrate import ensure_ready
+
+log = logging.getLogger(__name__)
+LOCK_NAMESPACE = 0x48414E45  # advisory lock class id of stream locks ("HANE"); object id = hashtext(stream)
+
+
+@dataclass
+class ExtractSettings:
+    lookback: timedelta = timedelta(minutes=10)
+    commit_records: int = 5000
+    prefetch_pages: int = 2
+    reconcile_every: timedelta = timedelta(0)  # deletion-sweep cadence (0 = every run)
+    lock_wait: timedelta = timedelta(minutes=10)  # how long a run waits for another run of its stream
+    # Deletes inferred from absence (snapshot diff, id reconciliation) may mark at most this share
+    # of the live rows in one run; more fails the run (DeleteGuardError) unless it is a full refresh.
+    max_delete_share: float = 0.2
+
+
+@dataclass
+class RunResult:
+    source: str
+    stream: str
+    batch_id: str
+    mode: str
+    pages: int = 0
+    records: int = 0
+    changed: int = 0  # raw rows inserted, changed or newly marked deleted
+    rejects: int = 0
+    deletes: int = 0
+    retries: int = 0
+    requests: int = 0
+    swept: bool = False
+    cursor: datetime | None = None
+    schema_changes: list = field(default_factory=list)
+
+
+class DeleteGuardError(RuntimeError):
+    """Absence-inferred deletes beyond `max_delete_share`: probably a broken read, not a purge."""
+
+
+class StreamBusy(RuntimeError):
+    """Another run of the same stream held its lock for longer than `lock_wait`."""
+
+
+def compute_window(stream: Stream, state: StreamState, info: RunInfo, settings: ExtractSettings,
+                   interval_window: bool = False) -> Window:
+    if stream.snapshot:  # a report is always the current snapshot: replaying an old one would regress raw
+        return Window("snapshot")
+    if info.full_refresh:
+        return Window("full_refresh")
+    if interval_window or info.run_type == "backfill":
+        return Window("backfill", info.data_interval_start, info.data_interval_end, advance_cursor=False)
+    start = state.cursor_ts - settings.lookback if state.cursor_ts else None
+    return Window("incremental", start)
+
+
+class StreamRunner:
+    """Runs one stream once: the body of an Airflow task, also callable from scripts and tests."""
+
+    def __init__(self, stream: Stream, client: SystemClient, conn, settings: ExtractSettings | None = None):
+        self.stream, self.client, self.conn = stream, client, conn
+        conn.autocommit = True  # every `conn.transaction()` below is then a real, committed transaction
+        self.settings = settings or ExtractSettings()
+        self.full_refresh = False
+
+    def run(self, info: RunInfo | None = None, interval_window: bool = False) -> RunResult:
+        info = info or RunInfo()
+        self.full_refresh = info.full_refresh
+        self._lock()
+        try:
+            return self._locked_run(info, interval_window)
+        finally:
+            self._unlock()
+
+    @property
+    def _lock_key(self) -> tuple[int, str]:
+        return LOCK_NAMESPACE, f"{self.stream.source}.{self.stream.name}"
+
+    def _lock(self) -> None:
+        """One run per stream at a time (a manual run next to a scheduled one): a session advisory
+        lock, released at the end or when the connection dies (kill -9). The second run waits."""
+        if self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", self._lock_key).fetchone()[0]:
+            return
+        wait = self.settings.lock_wait.total_seconds()
+        log.warning("%s: another run of this stream is in progress; waiting up to %.0f s for it",
+                    self.stream.table, wait)
+        try:
+            with self.conn.transaction():
+                self.conn.execute(f"SET LOCAL lock_timeout = {int(wait * 1000)}")
+                self.conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", self._lock_key)
+        except LockNotAvailable:
+            raise StreamBusy(f"{self.stream.table}: another run of this stream held its lock for more than "
+                             f"{wait:.0f} s (see ops.extract_runs where outcome = 'running')") from None
+        log.info("%s: the other run finished; going on", self.stream.table)
+
+    def _unlock(self) -> None:
+        try:
+            self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", self._lock_key)
+        except Exception:  # the connection is gone: so is the lock
+            log.debug("could not release the stream lock", exc_info=True)
+
+    def _locked_run(self, info: RunInfo, interval_window: bool) -> RunResult:
+        s, conn = self.stream, self.conn
+        ensure_ready(conn, s.source, s.name)
+        state = load_state(conn, s.source, s.name)
+        window = compute_window(s, state, info, self.settings, interval_window)
+        batch_id = f"{s.source}.{s.name}.{datetime.now(UTC):%Y%m%dT%H%M%S}.{uuid.uuid4().hex[:8]}"
+        runlog = RunLog(s.source, s.name, batch_id)
+        runlog.start(conn, info, window.mode, window.start, window.end)
+        result = RunResult(s.source, s.name, batch_id, window.mode)
+        log.info("%s: start %s batch=%s cursor=%s", s.table, window.describe(), batch_id, state.cursor_ts)
+        requests_before = self.client.requests
+        try:
+            self._run(window, state, runlog, result)
+        except BaseException as exc:
+            try:
+                runlog.finish(conn, "failed", self.client.retries,
+                              self.client.redact(f"{type(exc).__name__}: {exc}")[:2000])
+            except Exception:  # the warehouse may be the thing that failed
+                log.exception("could not record the failure in ops.extract_runs")
+            raise
+        result.retries = self.client.retries
+        result.requests = self.client.requests - requests_before
+        runlog.finish(conn, "success", self.client.retries)
+        log.info(
+            "%s: done %s pages=%d records=%d changed=%d rejects=%d deletes=%d retries=%d requests=%d cursor=%s",
+            s.table, window.mode, result.pages, result.records, result.changed, result.rejects, result.deletes,
+            result.retries, result.requests, result.cursor,
+        )
+        return result
+
+    # ------------------------------------------------------------------------------------------
+    def _run(self, window: Window, state: StreamState, runlog: RunLog, result: RunResult) -> None:
+        s, conn = self.stream, self.conn
+        pipeline = WritePipeline(s, conn, runlog, window, self.settings.commit_records,
+                                 self.settings.prefetch_pages, lambda: self.client.retries)
+        raw_was_empty = pipeline.direct
+        landed = pipeline.run(s.pages(self.client, window, state))
+        result.pages, result.records, result.changed = landed.pages, landed.records, landed.changed
+        result.rejects, result.cursor, result.schema_changes = landed.rejects, landed.cursor, landed.schema_changes
+        loader = pipeline.loader
+
+        for tombs in s.tombstones(self.client, window, state):  # deletes reported for this window
+            self._apply_tombstones(loader, runlog, result, tombs, "reported")
+
+        if s.snapshot:
+            with conn.transaction():
+                loader.stage_live_ids(landed.live_ids)
+                missing, held = loader.count_missing()
+                self._guard_deletes(missing, held, f"the snapshot of {len(landed.live_ids)} ids")
+                n = loader.delete_missing(runlog.batch_id)
+                runlog.record_batch(conn, deletes=n, retries=self.client.retries)
+            result.deletes += n
+            result.changed += n
+            log.info("%s: snapshot of %d ids, %d missing marked deleted", s.table, len(landed.live_ids), n)
+        elif window.mode != "backfill" and self._sweep_due(state):
+            self._sweep(loader, runlog, result, raw_was_empty)
+
+    def _apply_tombstones(self, loader: RawLoader, runlog: RunLog, result: RunResult, tombs: list[Tombstone],
+                          how: str) -> None:
+        with self.conn.transaction():
+            n = loader.apply_tombstones(tombs, runlog.batch_id)
+            runlog.record_batch(self.conn, deletes=n, retries=self.client.retries)
+        result.deletes += n
+        result.changed += n
+        log.info("%s: %d delete(s) %s, %d applied", self.stream.table, len(tombs), how, n)
+
+    def _sweep_due(self, state: StreamState) -> bool:
+        last = state.extra.get("reconciled_at")
+        return not last or datetime.now(UTC) - datetime.fromisoformat(last) >= self.settings.reconcile_every
+
+    def _sweep(self, loader: RawLoader, runlog: RunLog, result: RunResult, raw_was_empty: bool) -> None:
+        """Deletion sweeps at the reconcile cadence: the system's full listing of deleted records,
+        and/or the live-id reconciliation; the cadence's clock moves only when they succeed."""
+        s, conn, now = self.stream, self.conn, datetime.now(UTC)
+        listed = s.swept_tombstones(self.client)
+        if listed is None and not s.reconcile:
+            return
+        result.swept = True
+        for tombs in listed or ():
+            self._apply_tombstones(loader, runlog, result, tombs, "listed")
+        # On a first load everything in raw was listed by this very run: nothing to reconcile.
+        if s.reconcile and not raw_was_empty:
+            self._reconcile(loader, runlog, result)
+        with conn.transaction():
+            advance_state(conn, s.source, s.name, runlog.batch_id, None, {"reconciled_at": now.isoformat()})
+
+    def _reconcile(self, loader: RawLoader, runlog: RunLog, result: RunResult) -> None:
+        """Hard deletes: ids raw holds that the system no longer lists (each confirmed by id).
+        The listing streams into a session stage; the difference is computed in Postgres."""
+        s = self.stream
+        loader.clear_live_ids()
+        listed = 0
+        for chunk in s.live_ids(self.client):
+            loader.stage_live_ids(chunk)
+            listed += len(chunk)
+        missing = loader.missing_ids()
+        held = loader.live_count()
+        gone = s.confirm_missing(self.client, missing) if missing else set()
+        self._guard_deletes(len(gone), held, f"reconciliation against {listed} listed ids")
+        self._apply_tombstones(loader, runlog, result, [Tombstone(i, None) for i in sorted(gone)], "confirmed")
+        loader.clear_live_ids()
+        log.info("%s: reconciled %d listed ids; %d missing, %d confirmed deleted", s.table, listed,
+                 len(missing), len(gone))
+
+    def _guard_deletes(self, n: int, live: int, what: str) -> None:
+        """Refuse to mark more than `max_delete_share` of the live rows deleted because they are absent
+        from a read (an empty or truncated report or listing looks exactly like a mass delete)."""
+        share = self.settings.max_delete_share
+        if n == 0 or self.full_refresh or n <= share * live:
+            return
+        raise DeleteGuardError(
+            f"{self.stream.table}: {what} would mark {n} of {live} live rows deleted (more than "
+            f"{share:.0%}); refusing to mark them. If the deletes are real, trigger a run with "
+            f'conf {{"full_refresh": true}}, or raise handoff_extract_max_delete_share.'
+        )
