@@ -103,20 +103,3 @@ def test_full_refresh_rereads_everything(sims, warehouse_url, monkeypatch):
     r = run("kantata", "expenses", warehouse_url, info=RunInfo(full_refresh=True))
     assert r.mode == "full_refresh" and r.records == len(truth(sims, "kantata", "expenses")[0])
     assert_matches_truth(sims, warehouse_url, "kantata", "expenses")
-
-
-def test_migrate_is_idempotent_and_grants(warehouse_url):
-    import psycopg
-
-    from handoff.warehouse import migrate
-
-    with psycopg.connect(warehouse_url) as conn:
-        migrate(conn)
-        migrate(conn)
-        grants = conn.execute(
-            """SELECT has_table_privilege('handoff_transformer', 'raw_kantata.time_entries', 'SELECT'),
-                      has_table_privilege('handoff_transformer', 'raw_kantata.time_entries', 'INSERT'),
-                      has_table_privilege('handoff_loader', 'raw_kantata.time_entries', 'INSERT'),
-                      has_table_privilege('handoff_loader', 'ops.extract_state', 'UPDATE')""").fetchone()
-    assert grants == (True, False, True, True)
-    assert len(Stream.__subclasses__()) >= 5

@@ -1,5 +1,36 @@
-"""Warehouse DDL owned by the extract layer: the `ops` schema and the `raw_<source>` schemas."""
+"""Warehouse DDL owned by the extract layer: the `ops` schema (versioned migrations) and the
+`raw_<source>` schemas."""
 
-from handoff.warehouse.migrate import RAW_COLUMNS, ensure_raw_table, migrate, raw_table_name
+from handoff.warehouse.migrate import (
+    ANALYST,
+    LOADER,
+    LOCK_KEY,
+    RAW_COLUMNS,
+    SCHEMA_VERSION,
+    TRANSFORMER,
+    Migration,
+    MigrationError,
+    ensure_raw_table,
+    ensure_ready,
+    load_migrations,
+    migrate,
+    pending,
+    raw_table_name,
+)
 
-__all__ = ["RAW_COLUMNS", "ensure_raw_table", "migrate", "raw_table_name"]
+__all__ = [
+    "ANALYST",
+    "LOADER",
+    "LOCK_KEY",
+    "RAW_COLUMNS",
+    "SCHEMA_VERSION",
+    "TRANSFORMER",
+    "Migration",
+    "MigrationError",
+    "ensure_raw_table",
+    "ensure_ready",
+    "load_migrations",
+    "migrate",
+    "pending",
+    "raw_table_name",
+]
