@@ -8,6 +8,13 @@ import requests
 from handoff.sim import SimCluster, SimCredentials
 
 CREDS = SimCredentials(client_id="test-id", client_secret="test-secret")
+# Kantata list flags that show what it hides by default: archived workspaces and their data, and
+# soft-deleted stories (a client that wants everything sends them, as the extract does).
+KT_ALL = {"workspaces": {"include_archived": "true"},
+          "time_entries": {"from_archived_workspaces": "true"},
+          "expenses": {"from_archived_workspaces": "true"},
+          "stories": {"show_archived": "true", "show_deleted": "true", "show_from_archived_workspaces": "true"},
+          "users": {}}
 
 
 class Clients:

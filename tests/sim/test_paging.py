@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .conftest import KT_ALL
+
 
 def _crosses_boundary(stamps: list, page: int) -> bool:
     """True if some page boundary splits a group of records sharing one modification stamp."""
@@ -15,7 +17,8 @@ def test_kantata_time_entries_walk(clients, cluster):
     url = f"{cluster.url('kantata')}/api/v1/time_entries.json"
     ids, stamps, page = [], [], 1
     while True:
-        body = s.get(url, params={"order": "updated_at:asc", "per_page": 20, "page": page}).json()
+        body = s.get(url, params={"order": "updated_at:asc", "per_page": 20, "page": page,
+                                  **KT_ALL["time_entries"]}).json()
         if not body["results"]:
             break
         for r in body["results"]:  # read in `results` order, not map order
@@ -38,7 +41,8 @@ def test_kantata_tie_larger_than_a_max_page(clients, cluster):
     tie = cluster.cases()["modstamp_ties"]["kantata.time_entries"]
     ids, stamps, page = [], [], 1
     while True:
-        body = s.get(url, params={"order": "updated_at:asc", "per_page": 200, "page": page}).json()
+        body = s.get(url, params={"order": "updated_at:asc", "per_page": 200, "page": page,
+                                  **KT_ALL["time_entries"]}).json()
         if not body["results"]:
             break
         ids += [r["id"] for r in body["results"]]
@@ -57,7 +61,8 @@ def test_kantata_incremental_updated_after(clients, cluster):
     s = clients.session("kantata")
     url = f"{cluster.url('kantata')}/api/v1/time_entries.json"
     tie = cluster.cases()["modstamp_ties"]["kantata.time_entries"]
-    body = s.get(url, params={"updated_after": tie, "order": "updated_at:asc", "per_page": 200}).json()
+    body = s.get(url, params={"updated_after": tie, "order": "updated_at:asc", "per_page": 200,
+                              **KT_ALL["time_entries"]}).json()
     assert all(r["updated_at"] > tie for r in body["time_entries"].values())
     truth = [r for r in cluster.truth("kantata", "time_entries")["records"] if r["updated_at"] > tie]
     assert body["count"] == len(truth)
@@ -69,7 +74,7 @@ def test_kantata_small_tables_walk(clients, cluster):
         ids, page = [], 1
         while True:
             body = s.get(f"{cluster.url('kantata')}/api/v1/{kind}.json",
-                         params={"order": "updated_at:asc", "per_page": 7, "page": page}).json()
+                         params={"order": "updated_at:asc", "per_page": 7, "page": page, **KT_ALL[kind]}).json()
             if not body["results"]:
                 break
             ids += [r["id"] for r in body["results"]]

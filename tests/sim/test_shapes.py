@@ -5,6 +5,8 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
+from .conftest import KT_ALL
+
 STR_OR_NULL = {"type": ["string", "null"]}
 DATE_TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"}
 DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
@@ -56,7 +58,13 @@ KT_WORKSPACE = {"type": "object", "required": ["id", "title", "description", "ar
                                                "primary_maven_id", "billing_milestone_ids", "external_reference_ids",
                                                "created_at", "updated_at"],
                 "properties": {"id": ID, "archived": BOOL, "price_in_cents": INT, "start_date": DATE,
-                               "due_date": DATE, "billing_milestone_ids": {"type": "array", "items": ID}}}
+                               "due_date": DATE, "billing_milestone_ids": {"type": "array", "items": ID},
+                               "status": {"type": "object", "required": ["key"],  # the spec: key is a string
+                                          "properties": {"key": STR, "color": STR, "message": STR}}}}
+KT_EXTERNAL_REFERENCE = {"type": "object", "required": ["id", "service_name", "service_model", "service_model_ref",
+                                                        "subject_type", "subject_id", "status"],
+                         "properties": {"id": ID, "subject_id": INT,  # the spec: an integer, unlike other ids
+                                        "subject_type": {"enum": ["User", "Workspace"]}, "status": STR}}
 KT_STORY = {"type": "object", "required": ["id", "title", "story_type", "state", "parent_id", "root_id", "start_date",
                                            "due_date", "billable", "fixed_fee", "budget_estimate_in_cents",
                                            "percentage_complete", "deleted_at", "workspace_id", "created_at",
@@ -123,6 +131,8 @@ def test_kantata_list_shapes(clients, cluster, kind):
     s = clients.session("kantata")
     body = s.get(f"{cluster.url('kantata')}/api/v1/{kind}.json", params={"per_page": 50}).json()
     jsonschema.validate(body, kt_list(kind))
+    hidden = s.get(f"{cluster.url('kantata')}/api/v1/{kind}.json", params={"per_page": 200, **KT_ALL[kind]}).json()
+    jsonschema.validate(hidden, kt_list(kind))  # archived workspaces and their data have the same shape
     assert [r["id"] for r in body["results"]] == [r["id"] for r in body["results"] if r["id"] in body[kind]]
     for rid, rec in body[kind].items():
         assert rec["id"] == rid
@@ -147,6 +157,11 @@ def test_kantata_include_maps(clients, cluster):
     ws = s.get(f"{cluster.url('kantata')}/api/v1/workspaces.json", params={"include": "external_references"}).json()
     refs = ws["external_references"]
     assert {r["service_name"] for r in refs.values()} <= {"salesforce", "hubspot"}
+    assert {r["subject_id"] for r in refs.values()} == {int(wid) for wid in ws["workspaces"]}  # integers
+    users = s.get(f"{cluster.url('kantata')}/api/v1/users.json", params={"include": "external_references"}).json()
+    for ref in [*refs.values(), *users["external_references"].values()]:
+        jsonschema.validate(ref, KT_EXTERNAL_REFERENCE)
+    assert {type(w["status"]["key"]) for w in ws["workspaces"].values()} == {str}
 
 
 def test_kantata_per_page_clamped_and_filters(clients, cluster):
@@ -156,7 +171,7 @@ def test_kantata_per_page_clamped_and_filters(clients, cluster):
     assert body["meta"]["page_size"] == 200 and len(body["results"]) == 200
     approved = s.get(url, params={"approved": "true", "per_page": 200}).json()
     assert all(r["approved"] for r in approved["time_entries"].values())
-    only = s.get(url, params={"only": "100001,100002"}).json()
+    only = s.get(url, params={"only": "100001,100002", **KT_ALL["time_entries"]}).json()
     assert sorted(only["time_entries"]) == ["100001", "100002"]
     between = s.get(url, params={"date_performed_between": "2026-02-01:2026-02-07", "per_page": 200}).json()
     assert between["count"] > 0

@@ -12,7 +12,7 @@ import requests
 from handoff.sim import SimCluster, clock
 from handoff.sim.world import World
 
-from .conftest import CREDS
+from .conftest import CREDS, KT_ALL
 
 
 def _digest(w: World):
@@ -49,7 +49,8 @@ def test_world_moves(fresh):
     # incremental read picks up exactly what changed after a watermark
     s = cl.session("kantata")
     body = s.get(c.url("kantata") + "/api/v1/time_entries.json",
-                 params={"updated_after": "2026-03-02T00:00:00Z", "per_page": 200, "order": "updated_at:asc"}).json()
+                 params={"updated_after": "2026-03-02T00:00:00Z", "per_page": 200, "order": "updated_at:asc",
+                         **KT_ALL["time_entries"]}).json()
     assert body["count"] == sum(1 for x in c.truth("kantata", "time_entries")["records"]
                                 if x["updated_at"] > "2026-03-02T00:00:00+00:00")
 

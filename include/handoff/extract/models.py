@@ -92,6 +92,7 @@ class KtWorkspace(KantataRecord):
 class KtStory(KantataRecord):
     title: Id
     workspace_id: IntId
+    deleted_at: datetime | None = None  # soft-deleted (listed with show_deleted=true)
 
 
 class KtUser(KantataRecord):

@@ -255,7 +255,7 @@ def _projects(w, rnd) -> None:
         p["end_day"] = today - 10
     close_ts = (p["end_day"] + 1) * DAY + 10 * 3600
     w.kt_touch("workspaces", p["ws_id"], close_ts, archived=True, percentage_complete=100,
-               status={"color": "grey", "key": 500, "message": "Closed"}, due_date=day_iso(p["end_day"]))
+               status={"color": "grey", "key": "500", "message": "Closed"}, due_date=day_iso(p["end_day"]))
     w.ns_touch("job", p["job_id"], close_ts, entitystatus="Closed", projectedenddate=p["end_day"])
     w.cases["time_on_closed_project"] = {"workspace_id": p["ws_id"], "job_id": p["job_id"], "time_entry_ids": []}
     # workspaces/stories progress

@@ -2,6 +2,11 @@
 
 Time entries are served from numpy columns (see timeentries.py) and the response is assembled as
 text, so a 200-row page costs about a millisecond; the small tables render with json.
+
+Like the real service, lists hide archived workspaces (projects) and their data, and soft-deleted
+stories, unless the request asks for them (HIDDEN_UNLESS). The filters apply before `only=`,
+paging and `meta.count`, so an id lookup and the count agree with the listing; truth
+(`/__sim/truth`) shows everything that exists.
 """
 
 from __future__ import annotations
@@ -26,6 +31,18 @@ INCLUDES = {
     "users": {"external_references": ("external_references", "external_reference_ids")},
 }
 ORDERABLE = {"updated_at": "updated", "created_at": "created", "date_performed": "day", "id": "id"}
+# order name -> sort key, for orders that are not a timestamp or id field (users' documented order)
+NAMED_ORDERS = {"users": {"alphabetical": lambda r: r["full_name"].casefold()}}
+# what each list hides unless the named flag is true (api-notes: archived projects and their data
+# are hidden by default). Stories' `show_archived` is accepted; the world has no story archived
+# on its own (only stories of archived workspaces, `show_from_archived_workspaces`).
+HIDDEN_UNLESS = {
+    "workspaces": {"archived_workspace": "include_archived"},
+    "time_entries": {"in_archived_workspace": "from_archived_workspaces"},
+    "expenses": {"in_archived_workspace": "from_archived_workspaces"},
+    "stories": {"in_archived_workspace": "show_from_archived_workspaces", "deleted": "show_deleted"},
+    "users": {},
+}
 
 
 def _bool(v: str | None):
@@ -75,9 +92,43 @@ class KantataServer(SystemServer):
     def _order(self, req, kind):
         default = "date_performed:desc" if kind == "time_entries" else "id:asc"
         field, _, direction = req.arg("order", default).partition(":")
+        if field in NAMED_ORDERS.get(kind, {}):
+            return field, direction.lower() == "desc"
         if field not in ORDERABLE or (field == "date_performed" and kind != "time_entries"):
             raise ApiError(400, f"invalid order field '{field}'", "argument")
         return field, direction.lower() == "desc"
+
+    def _shows(self, req, kind, what: str) -> bool:
+        """Whether the request asks for records that `kind`'s list hides as `what`."""
+        flag = HIDDEN_UNLESS[kind].get(what)
+        return flag is None or bool(_bool(req.arg(flag)))
+
+    def _archived(self) -> tuple[frozenset, tuple]:
+        """(ids, time-entry workspace indices) of the archived workspaces, cached until the
+        workspaces table or the time entries' workspace list changes."""
+        table, te = self.world.kt["workspaces"], self.world.te
+        stamp = (table.changes, len(te.ws_ids))
+        cached = self.__dict__.get("_archived_cache")
+        if cached is None or cached[0] != stamp:
+            ids = frozenset(r["id"] for r in table.rows.values() if r.get("archived"))
+            cached = (stamp, ids, tuple(i for i, w in enumerate(te.ws_ids) if w in ids))
+            self._archived_cache = cached
+        return cached[1], cached[2]
+
+    def _visible(self, req, kind, recs: list[dict]) -> list[dict]:
+        """The small tables' records the request may see (HIDDEN_UNLESS)."""
+        if kind == "workspaces" and not self._shows(req, kind, "archived_workspace"):
+            recs = [r for r in recs if not r.get("archived")]
+        if kind in ("stories", "expenses") and not self._shows(req, kind, "in_archived_workspace"):
+            archived = self._archived()[0]
+            if archived:
+                recs = [r for r in recs if r["workspace_id"] not in archived]
+        if kind == "stories":
+            if _bool(req.arg("only_deleted")):
+                recs = [r for r in recs if r.get("deleted_at")]
+            elif not self._shows(req, kind, "deleted"):
+                recs = [r for r in recs if not r.get("deleted_at")]
+        return recs
 
     def _ts_arg(self, req, name):
         v = req.arg(name)
@@ -148,8 +199,11 @@ class KantataServer(SystemServer):
                 f["id"] = [int(i) for i in only]
             except ValueError:
                 raise ApiError(400, "only must be a list of ids", "argument") from None
-        key = (self.world.version, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                                for k, v in req.query.items() if k not in ("page", "per_page"))))
+        hidden = () if self._shows(req, "time_entries", "in_archived_workspace") else self._archived()[1]
+        if hidden:
+            f["ws_hidden"] = list(hidden)
+        key = (self.world.version, hidden, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                                        for k, v in req.query.items() if k not in ("page", "per_page"))))
         rows = te.select(key, f, (ORDERABLE[order[0]], order[1]))
         page_rows = rows[(page - 1) * per_page: page * per_page]
         ids = te.id[page_rows].tolist()
@@ -164,7 +218,7 @@ class KantataServer(SystemServer):
         return len(rows), ids, te.render(page_rows), refs
 
     def _small(self, req, kind, order, page, per_page):
-        recs = self.world.kt[kind].values()
+        recs = self._visible(req, kind, self.world.kt[kind].values())
         for name, op in (("updated_after", "gt"), ("updated_before", "lt"),
                          ("created_after", "gt"), ("created_before", "lt")):
             ts = self._ts_arg(req, name)
@@ -179,8 +233,8 @@ class KantataServer(SystemServer):
             recs = [r for r in recs if r["workspace_id"] in ws]
         field, desc = order
         recs.sort(key=lambda r: int(r["id"]))
-        if field != "id":
-            recs.sort(key=lambda r: r[field], reverse=desc)
+        if field != "id":  # stable: ties stay in id order
+            recs.sort(key=NAMED_ORDERS.get(kind, {}).get(field) or (lambda r: r[field]), reverse=desc)
         elif desc:
             recs.reverse()
         page_recs = recs[(page - 1) * per_page: page * per_page]
@@ -198,6 +252,10 @@ class KantataServer(SystemServer):
             return {"records": te.records(te.live_rows()), "deleted_ids": te.deleted_ids()}
         if obj not in self.world.kt:
             raise KeyError(obj)
-        return {"records": self.world.kt[obj].values(), "deleted_ids": []}
+        recs = self.world.kt[obj].values()  # archived workspaces and their data included: they exist
+        if obj == "stories":  # soft-deleted stories (deleted_at set) are deletes
+            return {"records": [r for r in recs if not r.get("deleted_at")],
+                    "deleted_ids": [r["id"] for r in recs if r.get("deleted_at")]}
+        return {"records": recs, "deleted_ids": []}
 
 

@@ -16,9 +16,10 @@ def active_workers(w) -> list[int]:
 
 
 def ext_ref(rid, service, model, ref, subject_type, subject_id, created):
-    """A Kantata external reference record (`include=external_references`)."""
+    """A Kantata external reference record (`include=external_references`); `subject_id` is an
+    integer, as the spec types it (record ids elsewhere are strings)."""
     return {"id": rid, "service_name": service, "service_model": model, "service_model_ref": ref,
-            "subject_type": subject_type, "subject_id": subject_id, "status": "synced",
+            "subject_type": subject_type, "subject_id": int(subject_id), "status": "synced",
             "created_at": created, "updated_at": created}
 
 
@@ -67,7 +68,7 @@ def open_project(w, rnd, source: str, deal_id: str, customer_key: str, customer_
         "currency": currency, "start_date": day_iso(start_day), "due_date": day_iso(start_day + duration),
         "percentage_complete": 0, "billable_minutes": 0, "non_billable_minutes": 0, "creator_id": lead,
         "primary_counterpart_id": None, "primary_maven_id": lead, "billing_milestone_ids": story_ids[4:],
-        "external_reference_ids": [ext], "status": {"color": "green", "key": 310, "message": "Active"},
+        "external_reference_ids": [ext], "status": {"color": "green", "key": "310", "message": "Active"},
         "created_at": created, "updated_at": created})
     cust = ns_customer_for(w, customer_key, customer_name, currency, ts)
     job_id = w.next_id("ns_job", 5000)

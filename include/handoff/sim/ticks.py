@@ -138,9 +138,10 @@ def _crm(w, rnd, ts) -> None:
 def _milestones(w, rnd, ts) -> None:
     if rnd.random() < 0.1:
         today = w.now // DAY
+        stories = w.kt["stories"].rows
         due = [s for p in _active_projects(w, today) for s in p["stories"][4:]
-               if w.kt["stories"].rows[s]["state"] != "completed"
-               and clock.parse_day(w.kt["stories"].rows[s]["due_date"]) <= today]
+               if stories[s]["state"] != "completed" and stories[s]["deleted_at"] is None  # not soft-deleted
+               and clock.parse_day(stories[s]["due_date"]) <= today]
         if due:
             w.kt_touch("stories", rnd.choice(due), ts(), state="completed", percentage_complete=100)
 

@@ -132,6 +132,8 @@ class TimeEntries:
         for name in ("ws", "user", "id"):
             if filters.get(name) is not None:
                 mask &= np.isin(self.cols[name][: self.n], np.asarray(filters[name], np.int64))
+        if filters.get("ws_hidden"):  # entries of workspaces the list hides (archived)
+            mask &= ~np.isin(self.ws, np.asarray(filters["ws_hidden"], np.int64))
         rows = np.nonzero(mask)[0].astype(np.int32)
         del mask
         col, desc = order

@@ -43,13 +43,16 @@ def release_free_memory() -> None:
 
 
 class Table:
-    """Records of one object type keyed by id, in insertion order."""
+    """Records of one object type keyed by id, in insertion order; `changes` counts the puts (a
+    server can cache what it derives from the table until it changes)."""
 
     def __init__(self):
         self.rows: dict = {}
+        self.changes = 0
 
     def put(self, rid, rec: dict) -> dict:
         self.rows[rid] = rec
+        self.changes += 1
         return rec
 
     def get(self, rid):

@@ -62,7 +62,8 @@ class KantataStream(Stream):
     def live_ids(self, client: Client) -> Iterator[list[str]]:
         page = 1
         while True:
-            _, body = client.list(self.name, {"per_page": PER_PAGE, "page": page, "order": "created_at:asc"})
+            _, body = client.list(self.name, {**self.options.get("params", {}), "per_page": PER_PAGE, "page": page,
+                                              "order": "created_at:asc"})
             ids = [str(r["id"]) for r in body.get("results", []) if r.get("key") == self.name]
             yield ids
             if len(body.get("results", [])) < PER_PAGE:
@@ -73,20 +74,27 @@ class KantataStream(Stream):
         gone = set(ids)
         for i in range(0, len(ids), 100):
             chunk = ids[i:i + 100]
-            records, _ = client.list(self.name, {"only": ",".join(chunk), "per_page": PER_PAGE})
+            records, _ = client.list(self.name, {**self.options.get("params", {}), "only": ",".join(chunk),
+                                                 "per_page": PER_PAGE})
             gone -= {str(r["id"]) for r in records}
         return gone
 
 
+class KantataStoryStream(KantataStream):
+    deleted_field = "deleted_at"  # show_deleted=true lists soft-deleted stories, deleted_at set
+
+
+# Kantata hides archived projects (workspaces) and their data, and deleted stories, unless asked.
 SOURCE = Source(
     name="kantata",
     default_schedule="* * * * *",
     description="Kantata OX (PSA): projects, tasks, people, time and expenses",
     streams=[
-        KantataStream("workspaces", models.KtWorkspace),
-        KantataStream("stories", models.KtStory),
+        KantataStream("workspaces", models.KtWorkspace, params={"include_archived": "true"}),
+        KantataStoryStream("stories", models.KtStory, params={
+            "show_archived": "true", "show_deleted": "true", "show_from_archived_workspaces": "true"}),
         KantataStream("users", models.KtUser),
-        KantataStream("time_entries", models.KtTimeEntry),
-        KantataStream("expenses", models.KtExpense),
+        KantataStream("time_entries", models.KtTimeEntry, params={"from_archived_workspaces": "true"}),
+        KantataStream("expenses", models.KtExpense, params={"from_archived_workspaces": "true"}),
     ],
 )
