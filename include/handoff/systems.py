@@ -8,7 +8,7 @@ Adding a system starts with one entry here; its modules are found by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,20 +16,29 @@ class System:
     name: str
     role: str  # crm, psa, hris, erp: also a DAG tag
     title: str
+    # Per-system settings read from the connection's extra (name: default), and families of them
+    # by prefix (`fields_Account`); shown as connection-form fields, never sent as headers.
+    settings: dict[str, str | None] = field(default_factory=dict)
+    setting_prefixes: tuple[str, ...] = ()
 
     @property
     def conn_id(self) -> str:
         """The Airflow connection that points Handoff at this system (real or simulated)."""
         return f"handoff_{self.name}"
 
+    @property
+    def conn_type(self) -> str:
+        """Its connection type: the connector's hook, with the system's own form fields in the UI."""
+        return f"handoff_{self.name}"
+
 
 # Order matters only for the simulators' ports: HANDOFF_SIM_PORT_BASE + position.
 SYSTEMS: tuple[System, ...] = (
-    System("salesforce", "crm", "Salesforce"),
-    System("hubspot", "crm", "HubSpot"),
+    System("salesforce", "crm", "Salesforce", {"api_version": "62.0", "batch_size": None}, ("fields_",)),
+    System("hubspot", "crm", "HubSpot", setting_prefixes=("properties_",)),
     System("kantata", "psa", "Kantata OX"),
-    System("workday", "hris", "Workday"),
-    System("netsuite", "erp", "NetSuite"),
+    System("workday", "hris", "Workday", {"tenant": "handoff", "report_owner": "ISU_Handoff"}),
+    System("netsuite", "erp", "NetSuite", {"account": None}),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in SYSTEMS)
 

@@ -139,7 +139,9 @@ class OutcomeUnknown(RuntimeError):
 
 
 class SystemHook(HttpHook):
-    """The http provider's HttpHook for one system's connection.
+    """The http provider's HttpHook for one system's connection (connection type
+    `handoff_<system>`, registered by `handoff.connectors.provider` with the system's settings as
+    form fields, and "Test connection" authenticating and reading one record).
 
     `settings` declares the per-system options read from the connection's extra (name: default);
     `setting_prefixes` declares families of them (`fields_Account`). HttpHook turns every extra
@@ -149,12 +151,28 @@ class SystemHook(HttpHook):
     system = "http"
     settings: dict[str, str | None] = {}
     setting_prefixes: tuple[str, ...] = ()
+    client_class: type[SystemClient]  # set when the system's client subclasses SystemClient
 
     def __init__(self, http_conn_id: str):
         super().__init__(method="GET", http_conn_id=http_conn_id)
 
     def is_setting(self, key: str) -> bool:
+        key = key.removeprefix(f"extra__{self.conn_type}__")  # how older forms store their fields
         return key in self.settings or key.startswith(self.setting_prefixes)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Authenticate and read one record with this connection (the UI's "Test connection")."""
+        client = None
+        try:
+            client = self.client_class(self.http_conn_id, RetryPolicy(attempts=2))
+            what = client.probe()
+        except Exception as exc:  # reported to the person testing, redacted
+            return False, redact(f"{self.hook_name}: {type(exc).__name__}: {exc}",
+                                 client.secrets() if client else ())
+        finally:
+            if client is not None:
+                client.close()
+        return True, f"{self.hook_name}: authenticated and read {what}"
 
     def _configure_session_from_extra(self, session, connection, extra_options):
         session = super()._configure_session_from_extra(session, connection, extra_options)
@@ -169,7 +187,7 @@ class SystemHook(HttpHook):
             raise KeyError(f"{self.system}: {name!r} is not a setting of this connection "
                            f"(known: {', '.join(self.settings) or 'none'})")
         extra = self.get_connection(self.http_conn_id).extra_dejson or {}
-        value = extra.get(name, self.settings.get(name))
+        value = extra.get(name, extra.get(f"extra__{self.conn_type}__{name}", self.settings.get(name)))
         return None if value in (None, "") else value
 
 
@@ -182,6 +200,10 @@ class SystemClient:
 
     hook_class: type[SystemHook] = SystemHook
     idempotency_header: str | None = None  # the header a system honours for write idempotency
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.hook_class.client_class = cls  # the hook's Test connection uses its system's client
 
     def __init__(self, conn_id: str, auth, policy: RetryPolicy | None = None):
         self.conn_id, self.auth = conn_id, auth
@@ -199,6 +221,10 @@ class SystemClient:
 
     def setting(self, name: str) -> Any:
         return self.hook.setting(name)
+
+    def probe(self) -> str:
+        """The cheapest authenticated read (Test connection); returns what it read."""
+        raise NotImplementedError
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never leave this process in clear: the connection's password (a client

@@ -9,12 +9,17 @@ from collections.abc import Iterator
 
 from handoff.connectors.auth import StaticBearer
 from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
+from handoff.systems import system
+
+SYSTEM = system("hubspot")
 
 
 class Hook(SystemHook):
-    system = "hubspot"
-    hook_name = "Handoff HubSpot"
-    setting_prefixes = ("properties_",)
+    system = SYSTEM.name
+    conn_type = SYSTEM.conn_type
+    hook_name = f"Handoff {SYSTEM.title}"
+    settings = SYSTEM.settings
+    setting_prefixes = SYSTEM.setting_prefixes
 
 
 class Client(SystemClient):
@@ -22,6 +27,10 @@ class Client(SystemClient):
 
     def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
         super().__init__(conn_id, StaticBearer(), policy)
+
+    def probe(self) -> str:
+        body = self.json("GET", "crm/v3/objects/companies", params={"limit": 1})
+        return f"{len(body.get('results', []))} company"
 
     def search(self, object_type: str, query: dict) -> dict:
         """One page of `POST /crm/v3/objects/{type}/search` (a read: safe to re-send)."""

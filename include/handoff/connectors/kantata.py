@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from handoff.connectors.auth import OAuthClientCredentials
 from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
+from handoff.systems import system
 
 MAX_PER_PAGE = 200
 
+SYSTEM = system("kantata")
+
 
 class Hook(SystemHook):
-    system = "kantata"
-    hook_name = "Handoff Kantata OX"
+    system = SYSTEM.name
+    conn_type = SYSTEM.conn_type
+    hook_name = f"Handoff {SYSTEM.title}"
+    settings = SYSTEM.settings
+    setting_prefixes = SYSTEM.setting_prefixes
 
 
 class Client(SystemClient):
@@ -22,6 +28,10 @@ class Client(SystemClient):
 
     def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
         super().__init__(conn_id, OAuthClientCredentials("oauth/token"), policy)
+
+    def probe(self) -> str:
+        records_, _ = self.list("users", {"per_page": 1})
+        return f"{len(records_)} user"
 
     def list(self, resource: str, params: dict) -> tuple[list[dict], dict]:
         """One page of `GET /api/v1/{resource}.json`: (its records in `results` order, the body)."""

@@ -12,15 +12,20 @@ from dataclasses import dataclass
 
 from handoff.connectors.auth import OAuthClientCredentials
 from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
+from handoff.systems import system
 
 SUITEQL = "services/rest/query/v1/suiteql"
 MAX_LIMIT = 1000
 
+SYSTEM = system("netsuite")
+
 
 class Hook(SystemHook):
-    system = "netsuite"
-    hook_name = "Handoff NetSuite"
-    settings = {"account": None}
+    system = SYSTEM.name
+    conn_type = SYSTEM.conn_type
+    hook_name = f"Handoff {SYSTEM.title}"
+    settings = SYSTEM.settings
+    setting_prefixes = SYSTEM.setting_prefixes
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class Client(SystemClient):
 
     def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
         super().__init__(conn_id, OAuthClientCredentials("services/rest/auth/oauth2/v1/token"), policy)
+
+    def probe(self) -> str:
+        body = self.suiteql("SELECT id FROM subsidiary", limit=1)
+        return f"{len(body.get('items', []))} subsidiary through SuiteQL"
 
     def suiteql(self, query: str, offset: int = 0, limit: int = MAX_LIMIT) -> dict:
         """One page of a SuiteQL query: `{items, hasMore, totalResults, offset, count}`."""

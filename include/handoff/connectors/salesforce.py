@@ -10,13 +10,17 @@ from collections.abc import Iterator
 
 from handoff.connectors.auth import OAuthClientCredentials
 from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
+from handoff.systems import system
+
+SYSTEM = system("salesforce")
 
 
 class Hook(SystemHook):
-    system = "salesforce"
-    hook_name = "Handoff Salesforce"
-    settings = {"api_version": "62.0", "batch_size": None}
-    setting_prefixes = ("fields_",)
+    system = SYSTEM.name
+    conn_type = SYSTEM.conn_type
+    hook_name = f"Handoff {SYSTEM.title}"
+    settings = SYSTEM.settings
+    setting_prefixes = SYSTEM.setting_prefixes
 
 
 class Client(SystemClient):
@@ -24,6 +28,10 @@ class Client(SystemClient):
 
     def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
         super().__init__(conn_id, OAuthClientCredentials("services/oauth2/token"), policy)
+
+    def probe(self) -> str:
+        body = next(self.query("SELECT Id FROM User LIMIT 1", include_deleted=False))
+        return f"{body.get('totalSize', 0)} user(s) through SOQL"
 
     def query(self, soql: str, include_deleted: bool = True) -> Iterator[dict]:
         """Each batch of a SOQL query (`queryAll` when deleted rows are wanted), following the

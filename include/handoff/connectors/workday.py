@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from handoff.connectors.auth import BasicAuth
 from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
+from handoff.systems import system
+
+SYSTEM = system("workday")
 
 
 class Hook(SystemHook):
-    system = "workday"
-    hook_name = "Handoff Workday"
-    settings = {"tenant": "handoff", "report_owner": "ISU_Handoff"}
+    system = SYSTEM.name
+    conn_type = SYSTEM.conn_type
+    hook_name = f"Handoff {SYSTEM.title}"
+    settings = SYSTEM.settings
+    setting_prefixes = SYSTEM.setting_prefixes
 
 
 class Client(SystemClient):
@@ -20,6 +25,9 @@ class Client(SystemClient):
 
     def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
         super().__init__(conn_id, BasicAuth(), policy)
+
+    def probe(self) -> str:
+        return f"{len(self.report('Handoff_Workers'))} worker(s) from the Handoff_Workers report"
 
     def report(self, name: str, **prompts: str) -> list[dict]:
         """Every entry of a custom report (prompts as query parameters)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-WAREHOUSE_CONN_ID = "handoff_warehouse"
+from handoff.platform.connections import WAREHOUSE_CONN_ID
+
+__all__ = ["WAREHOUSE_CONN_ID", "warehouse_connection"]
 
 
 def warehouse_connection():

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-SYSTEMS = ("salesforce", "hubspot", "kantata", "workday", "netsuite")
+from handoff.systems import NAMES, system
+
+SYSTEMS = NAMES  # the registry's order: also the simulators' port order
 WAREHOUSE_CONN_ID = "handoff_warehouse"
 
-# Per-system settings the connectors read from the connection's extra field.
+# The simulators' values of the per-system settings the connectors read from the connection's
+# extra (declared with their defaults in `handoff.connectors.<system>.Hook.settings`).
 SYSTEM_EXTRAS: dict[str, dict] = {
     "salesforce": {"api_version": "62.0"},
     "hubspot": {},
@@ -22,18 +25,19 @@ SYSTEM_EXTRAS: dict[str, dict] = {
 }
 
 
-def conn_id(system: str) -> str:
-    return f"handoff_{system}"
+def conn_id(name: str) -> str:
+    return system(name).conn_id
 
 
 def env_name(conn: str) -> str:
     return f"AIRFLOW_CONN_{conn.upper()}"
 
 
-def http_connection(base_url: str, login: str, password: str, extra: dict | None = None) -> str:
+def http_connection(base_url: str, login: str, password: str, extra: dict | None = None,
+                    conn_type: str = "http") -> str:
     parts = urlsplit(base_url)
     return json.dumps({
-        "conn_type": "http",
+        "conn_type": conn_type,
         "host": parts.hostname,
         "port": parts.port,
         "schema": parts.scheme,
@@ -59,8 +63,9 @@ def connection_env(sim_urls: dict[str, str], client_id: str, client_secret: str,
                    warehouse_url: str) -> dict[str, str]:
     """AIRFLOW_CONN_* for every system in `sim_urls` and for the warehouse (loader role)."""
     env = {
-        env_name(conn_id(system)): http_connection(url, client_id, client_secret, SYSTEM_EXTRAS[system])
-        for system, url in sim_urls.items()
+        env_name(conn_id(name)): http_connection(url, client_id, client_secret, SYSTEM_EXTRAS.get(name, {}),
+                                                 system(name).conn_type)
+        for name, url in sim_urls.items()
     }
     env[env_name(WAREHOUSE_CONN_ID)] = postgres_connection(warehouse_url)
     return env
