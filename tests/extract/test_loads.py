@@ -6,7 +6,6 @@ import pytest
 from helpers import assert_matches_truth, connect_env, live, query, raw_rows, run, truth
 
 from handoff.extract.sources import SOURCE_NAMES, get_source
-from handoff.extract.streams import Stream
 
 
 @pytest.mark.parametrize("source", SOURCE_NAMES)
@@ -96,7 +95,7 @@ def test_workday_snapshot_diff_marks_missing_workers_deleted(sims, warehouse_url
 
 
 def test_full_refresh_rereads_everything(sims, warehouse_url, monkeypatch):
-    from handoff.extract.ledger import RunInfo
+    from handoff.extract.runlog import RunInfo
 
     connect_env(monkeypatch, sims, warehouse_url)
     run("kantata", "expenses", warehouse_url)
