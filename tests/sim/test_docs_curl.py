@@ -70,6 +70,7 @@ def test_curl_walkthrough(tmp_path):
     assert "INVALID_AUTHENTICATION" in hs
     assert '"results":[{"key":"time_entries"' in kt and '"users":{' in kt and '"external_references":{' in kt
     assert '"type":"authentication"' in kt
+    assert '{"count":11,"archived":[]}\n{"count":12,"archived":["3000"]}\n106\n' in kt  # hidden unless asked
     assert '"Worker_ID"' in wd and '"Cost_Rates"' in wd
     assert '"rel":"next"' in ns and '"hasMore":true' in ns and "202 Accepted" in ns
     assert '"progress":"succeeded"' in ns and "204 No Content" in ns and "IDEMPOTENCY_ERROR" in ns
