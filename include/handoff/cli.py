@@ -8,10 +8,17 @@ import sys
 from handoff.config import ConfigError, load_settings
 
 
+def _raw_tables() -> list[tuple[str, str]]:
+    """The raw tables `up` migrates: every stream of the extract registry, as (source, stream)."""
+    from handoff.extract.sources import all_streams
+
+    return [(s.source, s.name) for s in all_streams()]
+
+
 def _deployment():
     from handoff.platform.deployment import Deployment
 
-    return Deployment(load_settings())
+    return Deployment(load_settings(), raw_tables=_raw_tables)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -64,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"handoff: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # The platform's own failures (a port taken, a part that exited, Postgres refusing to
+        # start) carry a message that says what to do: print it, not a traceback.
+        from handoff.platform.deployment import PlatformError
+        from handoff.platform.postgres import PostgresError
+
+        if not isinstance(exc, (PlatformError, PostgresError)):
+            raise
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"handoff: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

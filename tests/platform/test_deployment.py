@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from handoff.platform.postgres import free_port, port_is_free, port_is_listening
+from handoff.platform.processes import INSTANCE_VAR
 
 pytestmark = pytest.mark.slow
 HANDOFF = str(Path(sys.executable).parent / "handoff")
@@ -65,15 +66,19 @@ def post_json(url, body):
         return err.code, json.loads(err.read() or b"{}")
 
 
-def new_project_processes(before: set[int]) -> list[str]:
-    """Airflow, Postgres, simulator or handoff processes that did not exist before the test."""
+def new_project_processes(before: set[int], home: Path) -> list[str]:
+    """Airflow, Postgres, simulator or handoff processes of the deployment in `home` that did not exist
+    before the test (by its path on their command line or in their environment: other test sessions
+    on this machine start processes of the same names)."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "name"]):
         try:
             if proc.pid in before or proc.status() == psutil.STATUS_ZOMBIE:
                 continue
             cmd = " ".join(proc.info["cmdline"] or []) or proc.info["name"]
-            if any(word in cmd for word in ("airflow", "postgres", "handoff", "LocalExecutor")):
+            environ = proc.environ()
+            ours = str(home) in cmd or str(home) in (environ.get("HANDOFF_HOME"), environ.get(INSTANCE_VAR))
+            if ours and any(word in cmd for word in ("airflow", "postgres", "handoff", "LocalExecutor")):
                 found.append(f"{proc.pid} {cmd[:120]}")
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -146,7 +151,7 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
         conn.execute("INSERT INTO ops.survives_restart VALUES (7)")
 
     handoff(env, "down")
-    assert new_project_processes(before) == []
+    assert new_project_processes(before, home) == []
     assert not port_is_listening(int(env["HANDOFF_AIRFLOW_PORT"]))
     assert not port_is_listening(int(env["HANDOFF_PG_PORT"]))
     assert not port_is_listening(int(env["HANDOFF_SIM_PORT_BASE"]))
@@ -156,7 +161,7 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
     with psycopg.connect(loader_url) as conn:
         assert conn.execute("SELECT v FROM ops.survives_restart").fetchall() == [(7,)]
     handoff(env, "down")
-    assert new_project_processes(before) == []
+    assert new_project_processes(before, home) == []
 
 
 def test_bad_setting_fails_at_start_naming_the_variable(deployment_env):

