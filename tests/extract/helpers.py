@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import psycopg
 
-from handoff.connectors.http import RetryPolicy
+from handoff.connectors.http import RetryPolicy, SystemClient
 from handoff.extract.runlog import RunInfo
 from handoff.extract.runner import ExtractSettings, RunResult, StreamRunner
 from handoff.extract.sources import get_source
@@ -86,3 +86,39 @@ def truth(sims, source: str, stream: str) -> tuple[dict[str, dict], list[str]]:
         typ = where[0].split("'")[1]
         records = [r for r in records if r.get("type") == typ]
     return {str(r[stream_obj.id_field]): r for r in records}, [str(i) for i in t["deleted_ids"]]
+
+
+# -- changing the source between two requests ------------------------------------------------
+def after_request(monkeypatch, n: int, action, path_part: str) -> dict:
+    """Run `action` (a change in the source) right after the n-th request whose path has `path_part`."""
+    original = SystemClient.json
+    calls = {"n": 0}
+
+    def json_(self, method, path, **kwargs):
+        body = original(self, method, path, **kwargs)
+        if path_part in path:
+            calls["n"] += 1
+            if calls["n"] == n:
+                action()
+        return body
+
+    monkeypatch.setattr(SystemClient, "json", json_)
+    return calls
+
+
+def kt_set(sims, rid: str, column: str, value) -> None:
+    """Change one time entry in the simulator's world between two requests of a walk."""
+    w = sims.world
+    with w.lock:
+        rows = w.te.rows_for_ids([int(rid)])
+        getattr(w.te, column)[rows[0]] = value
+        w.te.touched()
+        w.version += 1
+
+
+def kt_hard_delete(sims, rid: str) -> None:
+    kt_set(sims, rid, "alive", False)
+
+
+def kt_touch(sims, rid: str, epoch_seconds: int) -> None:
+    kt_set(sims, rid, "updated", epoch_seconds)

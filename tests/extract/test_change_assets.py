@@ -4,9 +4,8 @@ freshness that does not depend on change comes from the run log (`ops.stream_fre
 from __future__ import annotations
 
 import pytest
-from helpers import query
+from helpers import kt_touch, query
 from test_dags import load_dag
-from test_walks import kt_touch
 
 from handoff.extract.sources import get_source
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from helpers import connect_env, raw_rows, run
-from test_walks import kt_hard_delete
+from helpers import connect_env, kt_hard_delete, raw_rows, run
 
 from handoff.sim import clock
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from helpers import assert_matches_truth, connect_env, live, run, truth
+from helpers import after_request, assert_matches_truth, connect_env, live, run, truth
 
 from handoff.extract.sources import get_source, hubspot, kantata
 
@@ -50,17 +50,7 @@ def test_kantata_walk_with_churn_falls_back_to_keyset(sims, warehouse_url, monke
     """Records updated while paging shift later pages; the walk notices and re-reads by keyset."""
     connect_env(monkeypatch, sims, warehouse_url)
     monkeypatch.setattr(kantata, "PER_PAGE", 25)
-    cls = type(get_source("kantata").stream("time_entries"))
-    original = cls._records
-    calls = {"n": 0}
-
-    def records_then_tick(self, body):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            sims.advance(30)  # edits, approvals and deletes land mid-walk
-        return original(self, body)
-
-    monkeypatch.setattr(cls, "_records", records_then_tick)
+    after_request(monkeypatch, 4, lambda: sims.advance(30), "time_entries")  # edits, approvals, deletes mid-walk
     run("kantata", "time_entries", warehouse_url)
     expected, _ = truth(sims, "kantata", "time_entries")
     got = live(warehouse_url, "kantata", "time_entries")

@@ -2,50 +2,24 @@
 
 from __future__ import annotations
 
-from helpers import assert_matches_truth, connect_env, live, raw_rows, run, truth
+from helpers import (
+    after_request,
+    assert_matches_truth,
+    connect_env,
+    kt_hard_delete,
+    kt_touch,
+    live,
+    raw_rows,
+    run,
+    truth,
+)
 
-from handoff.connectors.http import SystemClient
 from handoff.extract.sources import kantata, netsuite
-
-
-def after_request(monkeypatch, n: int, action, path_part: str) -> dict:
-    """Run `action` (a change in the source) right after the n-th request whose path has `path_part`."""
-    original = SystemClient.json
-    calls = {"n": 0}
-
-    def json_(self, method, path, **kwargs):
-        body = original(self, method, path, **kwargs)
-        if path_part in path:
-            calls["n"] += 1
-            if calls["n"] == n:
-                action()
-        return body
-
-    monkeypatch.setattr(SystemClient, "json", json_)
-    return calls
 
 
 def kantata_order(sims) -> list[dict]:
     expected, _ = truth(sims, "kantata", "time_entries")
     return sorted(expected.values(), key=lambda r: (r["updated_at"], int(r["id"])))
-
-
-def kt_set(sims, rid: str, column: str, value) -> None:
-    """Change one time entry in the simulator's world between two requests of a walk."""
-    w = sims.world
-    with w.lock:
-        rows = w.te.rows_for_ids([int(rid)])
-        getattr(w.te, column)[rows[0]] = value
-        w.te.touched()
-        w.version += 1
-
-
-def kt_hard_delete(sims, rid: str) -> None:
-    kt_set(sims, rid, "alive", False)
-
-
-def kt_touch(sims, rid: str, epoch_seconds: int) -> None:
-    kt_set(sims, rid, "updated", epoch_seconds)
 
 
 def assert_alive_landed(sims, url) -> None:

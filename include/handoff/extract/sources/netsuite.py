@@ -48,7 +48,7 @@ class SuiteQLStream(Stream):
 
     def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         def fetch(since, before, offset):
-            body = client.suiteql(self.query(since, before), offset)
+            body = client.suiteql(self.query(since, before), offset, LIMIT)
             return body.get("items", []), bool(body.get("hasMore")), body.get("totalResults")
 
         def newest(since, before):
@@ -75,7 +75,7 @@ class SuiteQLStream(Stream):
              + " AND ".join(where) + " ORDER BY deleteddate ASC, recordid ASC")
         offset = 0
         while True:
-            body = client.suiteql(q, offset)
+            body = client.suiteql(q, offset, LIMIT)
             items = body.get("items", [])
             if items:
                 yield [Tombstone(str(i["recordid"]), models._netsuite_ts(i.get("deleted"))) for i in items]
