@@ -6,6 +6,8 @@ import copy
 import importlib
 import threading
 
+from handoff.systems import NAMES
+
 from . import clock
 from .http import SimCredentials, SystemServer
 from .world import World
@@ -21,7 +23,7 @@ def server_class(system: str) -> type[SystemServer]:
 
 
 class SimCluster:
-    SYSTEMS = ("salesforce", "hubspot", "kantata", "workday", "netsuite")
+    SYSTEMS = NAMES  # the registry's order is the port order (HANDOFF_SIM_PORT_BASE + position)
 
     def __init__(self, seed: int = 7, scale: str = "tiny", credentials: SimCredentials | None = None,
                  host: str = "127.0.0.1", ports: dict | None = None, tick_seconds: float | None = None,
