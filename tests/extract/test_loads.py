@@ -76,20 +76,17 @@ def test_deletes_reported_by_the_system(source, stream, sims, warehouse_url, mon
 def test_workday_snapshot_diff_marks_missing_workers_deleted(sims, warehouse_url, monkeypatch):
     connect_env(monkeypatch, sims, warehouse_url)
     run("workday", "workers", warehouse_url)
-    stream = get_source("workday").stream("workers")
-    original = type(stream).pages
-
-    def without_first_worker(self, client, window, state):
-        for page in original(self, client, window, state):
-            page.records = page.records[1:]
-            yield page
-
-    monkeypatch.setattr(type(stream), "pages", without_first_worker)
+    w = sims.world
+    with w.lock:  # the worker leaves the report (a purged record)
+        gone = w.workers.pop(0)
+        w.version += 1
     r = run("workday", "workers", warehouse_url)
     assert r.mode == "snapshot" and r.deletes == 1
     rows = raw_rows(warehouse_url, "workday", "workers")
-    assert sum(d for _, d in rows.values()) == 1
-    monkeypatch.setattr(type(stream), "pages", original)
+    assert [k for k, (_, d) in rows.items() if d] == [gone["Worker_ID"]]
+    with w.lock:
+        w.workers.insert(0, gone)
+        w.version += 1
     run("workday", "workers", warehouse_url)  # back in the report: live again
     assert_matches_truth(sims, warehouse_url, "workday", "workers")
 

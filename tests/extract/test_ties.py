@@ -7,25 +7,15 @@ from datetime import timedelta
 import pytest
 from helpers import after_request, assert_matches_truth, connect_env, live, run, truth
 
-from handoff.extract.sources import get_source, hubspot, kantata
+from handoff.connectors.http import RetriesExhausted
+from handoff.extract.sources import hubspot, kantata
 
 
-class Boom(RuntimeError):
-    pass
-
-
-def interrupt_after(monkeypatch, stream, pages: int):
-    cls = type(stream)
-    original = cls.pages
-
-    def failing(self, client, window, state):
-        for i, page in enumerate(original(self, client, window, state)):
-            if i == pages:
-                raise Boom(f"interrupted after {pages} pages")
-            yield page
-
-    monkeypatch.setattr(cls, "pages", failing)
-    return lambda: monkeypatch.setattr(cls, "pages", original)
+def interrupt_after(monkeypatch, sims, system: str, requests: int, path_part: str):
+    """From the request after the n-th on, the system answers 503: the run fails (retries spent)."""
+    after_request(monkeypatch, requests, lambda: sims.set_faults(system, {"error_5xx": 1.0, "paths": path_part}),
+                  path_part)
+    return lambda: sims.clear_faults(system)
 
 
 def test_kantata_ties_across_pages_and_an_interrupted_run(sims, warehouse_url, monkeypatch):
@@ -35,8 +25,9 @@ def test_kantata_ties_across_pages_and_an_interrupted_run(sims, warehouse_url, m
     tie = sims.cases()["modstamp_ties"]["kantata.time_entries"]
     ordered = sorted(expected.values(), key=lambda r: (r["updated_at"], int(r["id"])))
     first_tie = next(i for i, r in enumerate(ordered) if r["updated_at"] == tie)
-    restore = interrupt_after(monkeypatch, get_source("kantata").stream("time_entries"), first_tie // 10 + 2)
-    with pytest.raises(Boom):
+    # requests: the first page, the newest-record probe, then one per page
+    restore = interrupt_after(monkeypatch, sims, "kantata", first_tie // 10 + 4, "time_entries")
+    with pytest.raises(RetriesExhausted):
         run("kantata", "time_entries", warehouse_url, commit_records=1)  # commit every page
     got = live(warehouse_url, "kantata", "time_entries")
     assert tie in {r["updated_at"] for r in got.values()}  # stopped inside the tie group
@@ -67,8 +58,8 @@ def test_salesforce_contact_ties_beyond_a_batch(sims, warehouse_url, monkeypatch
     conn = json.loads(os.environ["AIRFLOW_CONN_HANDOFF_SALESFORCE"])
     conn["extra"]["batch_size"] = "200"
     monkeypatch.setenv("AIRFLOW_CONN_HANDOFF_SALESFORCE", json.dumps(conn))
-    restore = interrupt_after(monkeypatch, get_source("salesforce").stream("Contact"), 1)
-    with pytest.raises(Boom):
+    restore = interrupt_after(monkeypatch, sims, "salesforce", 1, "query")
+    with pytest.raises(RetriesExhausted):
         run("salesforce", "Contact", warehouse_url, commit_records=1)
     assert len(live(warehouse_url, "salesforce", "Contact")) == 200
     restore()
