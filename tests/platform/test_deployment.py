@@ -7,10 +7,7 @@ that `make up` started on this machine.
 from __future__ import annotations
 
 import json
-import os
-import random
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,30 +16,16 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from cli_env import HANDOFF
 
-from handoff.platform.postgres import free_port, port_is_free, port_is_listening
+from handoff.platform.postgres import port_is_listening
 from handoff.platform.processes import INSTANCE_VAR
 
 pytestmark = pytest.mark.slow
-HANDOFF = str(Path(sys.executable).parent / "handoff")
-
-
-def _sim_port_base() -> int:
-    while True:
-        base = random.randint(20000, 40000)
-        if all(port_is_free(base + i) for i in range(5)):
-            return base
-
-
 @pytest.fixture
-def deployment_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HANDOFF_"))}
+def deployment_env(user_env):
+    env = dict(user_env)
     env.update({
-        "HANDOFF_HOME": str(tmp_path / "local"),
-        "HANDOFF_PG_PORT": str(free_port()),
-        "HANDOFF_AIRFLOW_PORT": str(free_port()),
-        "HANDOFF_SIM_PORT_BASE": str(_sim_port_base()),
-        "HANDOFF_SIM_SCALE": "tiny",
         "HANDOFF_SIM_TICK_SECONDS": "0",
         "HANDOFF_EXTRACT_KANTATA_DEADLINE_SECONDS": "0.5",  # every run is late: the alert must fire
     })

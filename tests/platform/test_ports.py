@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -20,32 +19,16 @@ from pathlib import Path
 
 import psutil
 import pytest
+from cli_env import HANDOFF, sim_port_base
 
 from handoff.config import Settings
 from handoff.platform.deployment import API_SERVICE, SIM_SERVICE, Deployment, PlatformError
-from handoff.platform.processes import INSTANCE_VAR, Service, Supervisor, free_port, port_is_free
-
-HANDOFF = str(Path(sys.executable).parent / "handoff")
-
-
-def _sim_port_base() -> int:
-    while True:
-        base = random.randint(20000, 40000)
-        if all(port_is_free(base + i) for i in range(5)):
-            return base
+from handoff.platform.processes import INSTANCE_VAR, Service, Supervisor, port_is_free
 
 
 @pytest.fixture
-def env(tmp_path):
-    """A user's environment for `handoff up`: its own home and free ports, nothing inherited."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HANDOFF_"))}
-    return clean | {
-        "HANDOFF_HOME": str(tmp_path / "local"),
-        "HANDOFF_PG_PORT": str(free_port()),
-        "HANDOFF_AIRFLOW_PORT": str(free_port()),
-        "HANDOFF_SIM_PORT_BASE": str(_sim_port_base()),
-        "HANDOFF_SIM_SCALE": "tiny",
-    }
+def env(user_env):
+    return user_env
 
 
 def settings_of(env: dict[str, str]) -> Settings:
@@ -208,7 +191,7 @@ def test_parts_of_this_deployment_already_up_are_not_conflicts(env):
         assert deployment.port_problems() == []
 
         # The same parts, but the settings now say other ports: they must be stopped first.
-        moved = Deployment(settings_of(env | {"HANDOFF_SIM_PORT_BASE": str(_sim_port_base())}))
+        moved = Deployment(settings_of(env | {"HANDOFF_SIM_PORT_BASE": str(sim_port_base())}))
         assert moved.port_problems() == [
             f"the simulators of this deployment already run with HANDOFF_SIM_PORT_BASE={base}, not "
             f"{moved.settings.sim_port_base}: run `handoff down` first, or set HANDOFF_SIM_PORT_BASE={base}"]

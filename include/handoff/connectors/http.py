@@ -38,6 +38,7 @@ import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 
 from handoff.connectors.redaction import mask_in_airflow_logs, redact
+from handoff.systems import system as registry_entry
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,6 @@ def server_wait(resp: requests.Response) -> float | None:
     return None
 
 
-
 class OutcomeUnknown(RuntimeError):
     """A write that is not safe to re-send failed after it may have reached the system.
 
@@ -152,6 +152,16 @@ class SystemHook(HttpHook):
     settings: dict[str, str | None] = {}
     setting_prefixes: tuple[str, ...] = ()
     client_class: type[SystemClient]  # set when the system's client subclasses SystemClient
+
+    def __init_subclass__(cls, system: str | None = None, **kwargs: Any) -> None:
+        """`class Hook(SystemHook, system="kantata")`: name, connection type and settings come
+        from the registry (`handoff.systems`)."""
+        super().__init_subclass__(**kwargs)
+        if system is not None:
+            entry = registry_entry(system)
+            cls.system, cls.conn_type, cls.hook_name = entry.name, entry.conn_type, f"Handoff {entry.title}"
+            cls.default_conn_name = entry.conn_id
+            cls.settings, cls.setting_prefixes = entry.settings, entry.setting_prefixes
 
     def __init__(self, http_conn_id: str):
         super().__init__(method="GET", http_conn_id=http_conn_id)
@@ -201,12 +211,18 @@ class SystemClient:
     hook_class: type[SystemHook] = SystemHook
     idempotency_header: str | None = None  # the header a system honours for write idempotency
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, hook: type[SystemHook] | None = None, **kwargs: Any) -> None:
+        """`class Client(SystemClient, hook=Hook)`: the hook's Test connection uses this client."""
         super().__init_subclass__(**kwargs)
-        cls.hook_class.client_class = cls  # the hook's Test connection uses its system's client
+        if hook is not None:
+            cls.hook_class, hook.client_class = hook, cls
 
-    def __init__(self, conn_id: str, auth, policy: RetryPolicy | None = None):
-        self.conn_id, self.auth = conn_id, auth
+    def make_auth(self):
+        """A fresh `handoff.connectors.auth` object for this system."""
+        raise NotImplementedError
+
+    def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
+        self.conn_id, self.auth = conn_id, self.make_auth()
         self.system = self.hook_class.system
         self.policy = policy or RetryPolicy()
         self.hook = self.hook_class(conn_id)
@@ -217,7 +233,7 @@ class SystemClient:
         self.retries = 0  # transient failures retried by this client (the run log counts them)
         self.requests = 0
         self._renewed_for_401 = False
-        auth.apply(self)
+        self.auth.apply(self)
 
     def setting(self, name: str) -> Any:
         return self.hook.setting(name)

@@ -8,25 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from handoff.connectors.auth import StaticBearer
-from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
-from handoff.systems import system
-
-SYSTEM = system("hubspot")
+from handoff.connectors.http import SystemClient, SystemHook
 
 
-class Hook(SystemHook):
-    system = SYSTEM.name
-    conn_type = SYSTEM.conn_type
-    hook_name = f"Handoff {SYSTEM.title}"
-    settings = SYSTEM.settings
-    setting_prefixes = SYSTEM.setting_prefixes
+class Hook(SystemHook, system="hubspot"):
+    """The connection (type and settings from `handoff.systems`)."""
 
 
-class Client(SystemClient):
-    hook_class = Hook
-
-    def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
-        super().__init__(conn_id, StaticBearer(), policy)
+class Client(SystemClient, hook=Hook):
+    def make_auth(self):
+        return StaticBearer()
 
     def probe(self) -> str:
         body = self.json("GET", "crm/v3/objects/companies", params={"limit": 1})

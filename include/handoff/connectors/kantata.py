@@ -7,27 +7,18 @@ records are read in the order of `results`, never by iterating the maps.
 from __future__ import annotations
 
 from handoff.connectors.auth import OAuthClientCredentials
-from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
-from handoff.systems import system
+from handoff.connectors.http import SystemClient, SystemHook
 
 MAX_PER_PAGE = 200
 
-SYSTEM = system("kantata")
+
+class Hook(SystemHook, system="kantata"):
+    """The connection (type and settings from `handoff.systems`)."""
 
 
-class Hook(SystemHook):
-    system = SYSTEM.name
-    conn_type = SYSTEM.conn_type
-    hook_name = f"Handoff {SYSTEM.title}"
-    settings = SYSTEM.settings
-    setting_prefixes = SYSTEM.setting_prefixes
-
-
-class Client(SystemClient):
-    hook_class = Hook
-
-    def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
-        super().__init__(conn_id, OAuthClientCredentials("oauth/token"), policy)
+class Client(SystemClient, hook=Hook):
+    def make_auth(self):
+        return OAuthClientCredentials("oauth/token")
 
     def probe(self) -> str:
         records_, _ = self.list("users", {"per_page": 1})

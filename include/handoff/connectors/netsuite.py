@@ -11,21 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handoff.connectors.auth import OAuthClientCredentials
-from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
-from handoff.systems import system
+from handoff.connectors.http import SystemClient, SystemHook
 
 SUITEQL = "services/rest/query/v1/suiteql"
 MAX_LIMIT = 1000
 
-SYSTEM = system("netsuite")
 
-
-class Hook(SystemHook):
-    system = SYSTEM.name
-    conn_type = SYSTEM.conn_type
-    hook_name = f"Handoff {SYSTEM.title}"
-    settings = SYSTEM.settings
-    setting_prefixes = SYSTEM.setting_prefixes
+class Hook(SystemHook, system="netsuite"):
+    """The connection (type and settings from `handoff.systems`)."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +29,11 @@ class Submitted:
     location: str | None
 
 
-class Client(SystemClient):
-    hook_class = Hook
+class Client(SystemClient, hook=Hook):
     idempotency_header = "X-NetSuite-Idempotency-Key"
 
-    def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
-        super().__init__(conn_id, OAuthClientCredentials("services/rest/auth/oauth2/v1/token"), policy)
+    def make_auth(self):
+        return OAuthClientCredentials("services/rest/auth/oauth2/v1/token")
 
     def probe(self) -> str:
         body = self.suiteql("SELECT id FROM subsidiary", limit=1)

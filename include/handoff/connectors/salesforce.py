@@ -9,25 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from handoff.connectors.auth import OAuthClientCredentials
-from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
-from handoff.systems import system
-
-SYSTEM = system("salesforce")
+from handoff.connectors.http import SystemClient, SystemHook
 
 
-class Hook(SystemHook):
-    system = SYSTEM.name
-    conn_type = SYSTEM.conn_type
-    hook_name = f"Handoff {SYSTEM.title}"
-    settings = SYSTEM.settings
-    setting_prefixes = SYSTEM.setting_prefixes
+class Hook(SystemHook, system="salesforce"):
+    """The connection (type and settings from `handoff.systems`)."""
 
 
-class Client(SystemClient):
-    hook_class = Hook
-
-    def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
-        super().__init__(conn_id, OAuthClientCredentials("services/oauth2/token"), policy)
+class Client(SystemClient, hook=Hook):
+    def make_auth(self):
+        return OAuthClientCredentials("services/oauth2/token")
 
     def probe(self) -> str:
         body = next(self.query("SELECT Id FROM User LIMIT 1", include_deleted=False))

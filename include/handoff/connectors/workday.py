@@ -6,25 +6,16 @@ Settings (connection extra): `tenant` (default handoff), `report_owner` (default
 from __future__ import annotations
 
 from handoff.connectors.auth import BasicAuth
-from handoff.connectors.http import RetryPolicy, SystemClient, SystemHook
-from handoff.systems import system
-
-SYSTEM = system("workday")
+from handoff.connectors.http import SystemClient, SystemHook
 
 
-class Hook(SystemHook):
-    system = SYSTEM.name
-    conn_type = SYSTEM.conn_type
-    hook_name = f"Handoff {SYSTEM.title}"
-    settings = SYSTEM.settings
-    setting_prefixes = SYSTEM.setting_prefixes
+class Hook(SystemHook, system="workday"):
+    """The connection (type and settings from `handoff.systems`)."""
 
 
-class Client(SystemClient):
-    hook_class = Hook
-
-    def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
-        super().__init__(conn_id, BasicAuth(), policy)
+class Client(SystemClient, hook=Hook):
+    def make_auth(self):
+        return BasicAuth()
 
     def probe(self) -> str:
         return f"{len(self.report('Handoff_Workers'))} worker(s) from the Handoff_Workers report"
