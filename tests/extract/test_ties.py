@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from helpers import after_request, assert_matches_truth, connect_env, live, run, truth
+from helpers import after_request, assert_matches_truth, connect_env, kt_touch, live, query, run, truth
 
 from handoff.connectors.http import RetriesExhausted
 from handoff.extract.sources import hubspot, kantata
+from handoff.extract.stream import parse_ts
 
 
 def interrupt_after(monkeypatch, sims, system: str, requests: int, path_part: str):
@@ -76,3 +77,23 @@ def test_hubspot_search_cap_reanchors(sims, warehouse_url, monkeypatch):
     expected, _ = truth(sims, "hubspot", "deals")
     assert r.pages == 8 and r.records == len(expected) == 24  # keyset re-anchoring re-reads nothing
     assert_matches_truth(sims, warehouse_url, "hubspot", "deals")
+
+
+def test_kantata_cursor_ties_are_counted_not_reread_until_they_change(sims, warehouse_url, monkeypatch):
+    """A late writer stamped at the cursor's second changes its count: the group is read again."""
+    connect_env(monkeypatch, sims, warehouse_url)
+    run("kantata", "time_entries", warehouse_url)
+    expected, _ = truth(sims, "kantata", "time_entries")
+    cursor = max(r["updated_at"] for r in expected.values())
+    at_cursor = [k for k, r in expected.items() if r["updated_at"] == cursor]
+    proof = query(warehouse_url, "SELECT cursor_extra->'proof' FROM ops.extract_state WHERE stream = 'time_entries'")
+    assert proof == [({"ts": parse_ts(cursor).isoformat(), "count": len(at_cursor)},)]
+    assert run("kantata", "time_entries", warehouse_url).records == 0
+
+    older = min(expected, key=lambda k: expected[k]["updated_at"])
+    kt_touch(sims, older, int(parse_ts(cursor).timestamp()))  # written late, stamped at the cursor's second
+    late = run("kantata", "time_entries", warehouse_url)
+    assert late.records == len(at_cursor) + 1
+    assert live(warehouse_url, "kantata", "time_entries")[older]["updated_at"] == cursor
+    assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
+    assert run("kantata", "time_entries", warehouse_url).records == 0  # proven again

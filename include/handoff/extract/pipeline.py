@@ -43,6 +43,8 @@ class Landed:
     cursor: datetime | None = None
     schema_changes: list = field(default_factory=list)
     live_ids: set[str] = field(default_factory=set)  # snapshot streams: every id the report listed
+    newest: datetime | None = None  # the newest modification time read, and the ids read at it
+    ids_at_newest: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -96,8 +98,13 @@ class WritePipeline:
                     ids.add(sid)
                     if s.snapshot:
                         landed.live_ids.add(sid)
-                    if modified is not None and (b.max_mod is None or modified > b.max_mod):
-                        b.max_mod = modified
+                    if modified is not None:
+                        if b.max_mod is None or modified > b.max_mod:
+                            b.max_mod = modified
+                        if landed.newest is None or modified > landed.newest:
+                            landed.newest, landed.ids_at_newest = modified, {sid}
+                        elif modified == landed.newest:
+                            landed.ids_at_newest.add(sid)
                     lines.append(
                         copy_text(sid) + "\t" + (NULL if modified is None else modified.isoformat())
                         + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"

@@ -15,6 +15,14 @@ Run modes:
   [start, end) on the source modification time; never moves the cursor (it may be behind it).
 - snapshot streams (Workday): every run reads the whole report; ids missing are marked deleted.
 
+The cursor's own timestamp is re-read by every scheduled run (ties). When the stream can count
+cheaply (`Stream.count`) a run that read every record at its final cursor timestamp records that
+proof (`cursor_extra.proof`: the timestamp and how many records it holds); the next run counts
+that timestamp again and, when the number is unchanged, reads the look-back window around it
+instead of through it. A late writer or an edit at that timestamp changes the count (an edit
+moves a record to a later time), so the group is read again. An idle minute then costs a few
+requests, not a re-read of a bulk approval's thousands of ties.
+
 Deletion sweeps that cost a full listing (HubSpot's archived records, Kantata's live ids) run at
 the reconcile cadence (`reconcile_every`), not every minute, and compare in Postgres: listed ids
 are COPYed into a session stage and anti-joined with raw, so memory stays flat at any size.
@@ -26,6 +34,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 
 from psycopg.errors import LockNotAvailable
 
@@ -172,10 +181,13 @@ class StreamRunner:
         pipeline = WritePipeline(s, conn, runlog, window, self.settings.commit_records,
                                  self.settings.prefetch_pages, lambda: self.client.retries)
         raw_was_empty = pipeline.direct
-        landed = pipeline.run(s.pages(self.client, window, state))
+        landed = pipeline.run(chain.from_iterable(s.pages(self.client, w, state)
+                                                  for w in self._proven_windows(window, state)))
         result.pages, result.records, result.changed = landed.pages, landed.records, landed.changed
         result.rejects, result.cursor, result.schema_changes = landed.rejects, landed.cursor, landed.schema_changes
         loader = pipeline.loader
+        if window.advance_cursor:
+            self._prove_cursor(landed, state, runlog)
 
         for tombs in s.tombstones(self.client, window, state):  # deletes reported for this window
             self._apply_tombstones(loader, runlog, result, tombs, "reported")
@@ -192,6 +204,32 @@ class StreamRunner:
             log.info("%s: snapshot of %d ids, %d missing marked deleted", s.table, len(landed.live_ids), n)
         elif window.mode != "backfill" and self._sweep_due(state):
             self._sweep(loader, runlog, result, raw_was_empty)
+
+    def _proven_windows(self, window: Window, state: StreamState) -> list[Window]:
+        """The run's window, split around the cursor's timestamp when that is still proven whole."""
+        s, c, proof = self.stream, state.cursor_ts, state.extra.get("proof") or {}
+        if window.mode != "incremental" or c is None or window.start is None or proof.get("ts") != c.isoformat():
+            return [window]
+        n = s.count(self.client, c, c + s.resolution)
+        if n != proof.get("count"):
+            log.info("%s: %s records at the cursor %s (proven %s): reading them again", s.table, n, c,
+                     proof.get("count"))
+            return [window]
+        log.info("%s: the %d records at the cursor %s are unchanged: not re-read", s.table, n, c)
+        before = [Window("incremental", window.start, c)] if window.start < c else []
+        return [*before, Window("incremental", c + s.resolution, None)]
+
+    def _prove_cursor(self, landed, state: StreamState, runlog: RunLog) -> None:
+        """Record that every record at the new cursor timestamp was read (count equals ids read)."""
+        s, newest = self.stream, landed.newest
+        if newest is None or (state.cursor_ts is not None and newest < state.cursor_ts):
+            return
+        n = s.count(self.client, newest, newest + s.resolution)
+        if n is None or n != len(landed.ids_at_newest):
+            return
+        with self.conn.transaction():
+            advance_state(self.conn, s.source, s.name, runlog.batch_id, None,
+                          {"proof": {"ts": newest.isoformat(), "count": n}})
 
     def _apply_tombstones(self, loader: RawLoader, runlog: RunLog, result: RunResult, tombs: list[Tombstone],
                           how: str) -> None:

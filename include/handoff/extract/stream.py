@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -79,6 +79,7 @@ class Stream:
     deleted_field: str | None = None
     snapshot = False  # a full report each run; ids not in it are deleted
     reconcile = False  # list live ids at the reconcile cadence to find hard deletes
+    resolution = timedelta(seconds=1)  # of the modification time the system filters on
 
     def __init__(self, name: str, model: type[BaseModel], **options: Any):
         self.name, self.model = name, model
@@ -96,6 +97,12 @@ class Stream:
     def swept_tombstones(self, client: SystemClient) -> Iterator[list[Tombstone]] | None:
         """Deletes a system lists only in full (HubSpot archived): at the reconcile cadence.
         None: this stream has no such listing."""
+        return None
+
+    def count(self, client: SystemClient, since: datetime, before: datetime) -> int | None:
+        """How many records the system holds modified in [since, before), from one cheap request;
+        None: the system cannot say. Lets a run skip re-reading the records at the cursor's own
+        timestamp when it already proved it has all of them (see `runner`)."""
         return None
 
     def live_ids(self, client: SystemClient) -> Iterator[list[str]]:

@@ -34,16 +34,20 @@ def _iso(ts) -> str:
 class KantataStream(Stream):
     reconcile = True
 
-    def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
-        base = {"order": "updated_at:asc", **self.options.get("params", {})}
+    def _params(self, since, before, **extra) -> dict:
+        p = {"order": "updated_at:asc", **self.options.get("params", {}), **extra}
+        if since is not None:
+            p["updated_after"] = _iso(since - SECOND)  # strict: after t - 1 s = at or after t
+        if before is not None:
+            p["updated_before"] = _iso(before)
+        return p
 
-        def params(since, before, **extra) -> dict:
-            p = dict(base, **extra)
-            if since is not None:
-                p["updated_after"] = _iso(since - SECOND)  # strict: after t - 1 s = at or after t
-            if before is not None:
-                p["updated_before"] = _iso(before)
-            return p
+    def count(self, client: Client, since, before) -> int | None:
+        _, body = client.list(self.name, self._params(since, before, per_page=1, page=1))
+        return total(body)
+
+    def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
+        params = self._params
 
         def fetch(since, before, offset):
             per_page = PER_PAGE
