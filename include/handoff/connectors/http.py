@@ -26,6 +26,7 @@ time would dominate. Secrets (client secret, tokens, Authorization headers) are 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -229,6 +230,7 @@ class SystemClient:
         self.connection = self.hook.get_connection(conn_id)
         self.session = self.hook.get_conn()
         self.base_url = self.hook.base_url.rstrip("/")
+        _settle_environment(self.session, self.base_url)
         mask_in_airflow_logs(self.connection.password)
         self.retries = 0  # transient failures retried by this client (the run log counts them)
         self.requests = 0
@@ -386,6 +388,21 @@ class SystemClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _settle_environment(session: requests.Session, base_url: str) -> None:
+    """Read the proxy and CA-bundle environment once, not on every request.
+
+    With `trust_env`, requests scans the whole process environment for proxy variables before
+    each request (about 1 ms in an Airflow worker's environment: a fifth of a page's cost).
+    """
+    if not session.trust_env:
+        return
+    for scheme, proxy in requests.utils.get_environ_proxies(base_url).items():
+        session.proxies.setdefault(scheme, proxy)
+    if session.verify is True:
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.trust_env = False
 
 
 def _never_sent(exc: BaseException) -> bool:

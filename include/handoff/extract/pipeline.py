@@ -58,6 +58,7 @@ class _Batch:
     samples: dict[str, Any] = field(default_factory=dict)
     dup: bool = False
     pages: int = 0
+    last_label: str = ""
     max_mod: datetime | None = None
 
 
@@ -76,6 +77,8 @@ class WritePipeline:
     def run(self, pages: Iterator[Page]) -> Landed:
         s, landed = self.stream, self.landed
         identify, fields_of, known = s.identify, s.fields, self.quality.known
+        plain_fields = type(s).fields is Stream.fields  # a record's fields are its keys
+        last_mod, last_iso = None, NULL
         writer = _Writer(self._commit)
         b = _Batch()
         try:
@@ -83,7 +86,7 @@ class WritePipeline:
                 page_rejects = 0
                 lines, ids = b.lines, b.ids
                 for rec in page.records:
-                    b.seen.update(fields_of(rec))  # rejected records count for drift too
+                    b.seen.update(rec if plain_fields else fields_of(rec))  # rejected records count too
                     try:
                         sid, modified, deleted = identify(rec)
                     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -99,6 +102,8 @@ class WritePipeline:
                     if s.snapshot:
                         landed.live_ids.add(sid)
                     if modified is not None:
+                        if modified != last_mod:  # ties are common: format each time once
+                            last_mod, last_iso = modified, modified.isoformat()
                         if b.max_mod is None or modified > b.max_mod:
                             b.max_mod = modified
                         if landed.newest is None or modified > landed.newest:
@@ -106,15 +111,16 @@ class WritePipeline:
                         elif modified == landed.newest:
                             landed.ids_at_newest.add(sid)
                     lines.append(
-                        copy_text(sid) + "\t" + (NULL if modified is None else modified.isoformat())
+                        copy_text(sid) + "\t" + (NULL if modified is None else last_iso)
                         + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"
                     )
                 if not b.seen <= known:  # a new field: keep one sample value for ops.schema_changes
                     for f in b.seen - known - b.samples.keys():
                         b.samples[f] = next((_sample(r, f) for r in page.records if f in fields_of(r)), None)
                 b.pages += 1
-                log.info("%s: %s records=%d rejects=%d max_modified=%s retries=%d",
-                         s.table, page.label, len(page.records), page_rejects, b.max_mod, self.retries())
+                b.last_label = page.label
+                log.debug("%s: %s records=%d rejects=%d max_modified=%s retries=%d",
+                          s.table, page.label, len(page.records), page_rejects, b.max_mod, self.retries())
                 if len(lines) + len(b.rejects) >= self.commit_records:
                     writer.submit(b)
                     b = _Batch()
@@ -156,8 +162,8 @@ class WritePipeline:
         landed.pages += b.pages
         if b.max_mod is not None and (landed.cursor is None or b.max_mod > landed.cursor):
             landed.cursor = b.max_mod
-        log.info("%s: committed %d records (%d changed), %d rejects; cursor=%s", s.table, len(b.lines), changed,
-                 len(b.rejects), landed.cursor)
+        log.info("%s: committed %d pages, %d records (%d changed), %d rejects; last page %s; cursor=%s",
+                 s.table, b.pages, len(b.lines), changed, len(b.rejects), b.last_label, landed.cursor)
 
 
 def _prefetch(pages: Iterator[Page], depth: int) -> Iterator[Page]:
