@@ -97,3 +97,40 @@ def test_kantata_cursor_ties_are_counted_not_reread_until_they_change(sims, ware
     assert live(warehouse_url, "kantata", "time_entries")[older]["updated_at"] == cursor
     assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
     assert run("kantata", "time_entries", warehouse_url).records == 0  # proven again
+
+
+def test_kantata_cursor_ties_leaving_are_followed_not_reread(sims, warehouse_url, monkeypatch):
+    """Edits move records out of the cursor's second: they are read at their new time, and the
+    rest of the group is not re-read unless something else entered it."""
+    connect_env(monkeypatch, sims, warehouse_url)
+    run("kantata", "time_entries", warehouse_url)
+    expected, _ = truth(sims, "kantata", "time_entries")
+    cursor = max(r["updated_at"] for r in expected.values())
+    at_cursor = sorted(k for k, r in expected.items() if r["updated_at"] == cursor)
+    later = int(parse_ts(cursor).timestamp()) + 60
+    for k in at_cursor[:3]:
+        kt_touch(sims, k, later)
+    edited = run("kantata", "time_entries", warehouse_url)
+    assert edited.records == 3  # only the moved records
+    assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
+
+    # Two leave, and a late writer enters at the same second: the count alone would hide it.
+    group = sorted(k for k, r in truth(sims, "kantata", "time_entries")[0].items()
+                   if parse_ts(r["updated_at"]).timestamp() == later)
+    kt_touch(sims, group[0], later + 60)
+    kt_touch(sims, group[1], later + 60)
+    newcomer = min(expected, key=lambda k: expected[k]["updated_at"])
+    kt_touch(sims, newcomer, later)
+    mixed = run("kantata", "time_entries", warehouse_url)
+    assert mixed.records == 2 + (len(group) - 2 + 1)  # the two that left, then the whole second again
+    assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
+
+    # One leaves and one enters: the count is unchanged, but the one read later gives it away.
+    group = sorted(k for k, r in truth(sims, "kantata", "time_entries")[0].items()
+                   if parse_ts(r["updated_at"]).timestamp() == later + 60)
+    kt_touch(sims, group[0], later + 120)
+    second = sorted(expected, key=lambda k: expected[k]["updated_at"])[1]
+    kt_touch(sims, second, later + 60)
+    swapped = run("kantata", "time_entries", warehouse_url)
+    assert swapped.records == 1 + len(group)
+    assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")

@@ -71,6 +71,13 @@ class RawLoader:
                 if buf:
                     cp.write("".join(buf))
 
+    def count_leaving(self, ts: datetime) -> int:
+        """Staged records whose live raw version is at `ts` and which now carry a later time."""
+        return self.conn.execute(
+            sql.SQL("""SELECT count(DISTINCT r.source_id) FROM {stage} s JOIN {raw} r ON r.source_id = s.source_id
+                       WHERE r.source_modified_at = %(ts)s AND NOT r.is_deleted AND s.source_modified_at > %(ts)s""")
+            .format(stage=self.stage, raw=self.table), {"ts": ts}).fetchone()[0]
+
     def is_empty(self) -> bool:
         return self.conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self.table)).fetchone()[0]
 

@@ -45,6 +45,7 @@ class Landed:
     live_ids: set[str] = field(default_factory=set)  # snapshot streams: every id the report listed
     newest: datetime | None = None  # the newest modification time read, and the ids read at it
     ids_at_newest: set[str] = field(default_factory=set)
+    left_watched: int = 0  # rows raw held at the watched timestamp that this run read at a later one
 
 
 @dataclass
@@ -73,6 +74,11 @@ class WritePipeline:
         # every batch's ids are new; the first conflict switches to staging + merge for good.
         self.direct = self.loader.is_empty()
         self.landed = Landed()
+        self.watched: datetime | None = None
+
+    def watch_leaving(self, ts: datetime) -> None:
+        """Count the rows raw holds at `ts` that this run reads again at a later time (`left_watched`)."""
+        self.watched = ts
 
     def run(self, pages: Iterator[Page]) -> Landed:
         s, landed = self.stream, self.landed
@@ -134,7 +140,7 @@ class WritePipeline:
         """Runs in the writer thread: one transaction per batch."""
         s, conn, loader, landed = self.stream, self.conn, self.loader, self.landed
         with conn.transaction():
-            changed = 0
+            changed = left = 0
             if b.lines:
                 if self.direct and not b.dup:
                     try:
@@ -146,6 +152,8 @@ class WritePipeline:
                         log.info("%s: ids already in raw; merging from here on", s.table)
                 if not changed:
                     loader.copy_rows(b.lines)
+                    if self.watched is not None:
+                        left = loader.count_leaving(self.watched)
                     changed = loader.merge(self.runlog.batch_id, unique_ids=not b.dup)
             self.quality.reject(self.runlog.batch_id, b.rejects)
             changes = self.quality.observe_fields(self.runlog.batch_id, b.seen, b.samples)
@@ -158,6 +166,7 @@ class WritePipeline:
         landed.schema_changes += changes
         landed.records += len(b.lines)
         landed.changed += changed
+        landed.left_watched += left
         landed.rejects += len(b.rejects)
         landed.pages += b.pages
         if b.max_mod is not None and (landed.cursor is None or b.max_mod > landed.cursor):

@@ -18,9 +18,9 @@ Run modes:
 The cursor's own timestamp is re-read by every scheduled run (ties). When the stream can count
 cheaply (`Stream.count`) a run that read every record at its final cursor timestamp records that
 proof (`cursor_extra.proof`: the timestamp and how many records it holds); the next run counts
-that timestamp again and, when the number is unchanged, reads the look-back window around it
-instead of through it. A late writer or an edit at that timestamp changes the count (an edit
-moves a record to a later time), so the group is read again. An idle minute then costs a few
+that timestamp again and reads the look-back window around it instead of through it; records that
+left it (edited to a later time) are followed as they merge, and unless the count explains them
+exactly (a late writer entered), the group is read again. An idle minute then costs a few
 requests, not a re-read of a bulk approval's thousands of ties.
 
 Deletion sweeps that cost a full listing (HubSpot's archived records, Kantata's live ids) run at
@@ -181,8 +181,15 @@ class StreamRunner:
         pipeline = WritePipeline(s, conn, runlog, window, self.settings.commit_records,
                                  self.settings.prefetch_pages, lambda: self.client.retries)
         raw_was_empty = pipeline.direct
-        landed = pipeline.run(chain.from_iterable(s.pages(self.client, w, state)
-                                                  for w in self._proven_windows(window, state)))
+        windows, leaving = self._proven_windows(window, state)
+        if leaving is not None:
+            pipeline.watch_leaving(state.cursor_ts)
+        landed = pipeline.run(chain.from_iterable(s.pages(self.client, w, state) for w in windows))
+        if leaving is not None and landed.left_watched != leaving:
+            c = state.cursor_ts
+            log.info("%s: %d records left the cursor's %s, %d were read elsewhere: reading it again", s.table,
+                     leaving, c, landed.left_watched)
+            landed = pipeline.run(s.pages(self.client, Window("incremental", c, c + s.resolution), state))
         result.pages, result.records, result.changed = landed.pages, landed.records, landed.changed
         result.rejects, result.cursor, result.schema_changes = landed.rejects, landed.cursor, landed.schema_changes
         loader = pipeline.loader
@@ -205,19 +212,27 @@ class StreamRunner:
         elif window.mode != "backfill" and self._sweep_due(state):
             self._sweep(loader, runlog, result, raw_was_empty)
 
-    def _proven_windows(self, window: Window, state: StreamState) -> list[Window]:
-        """The run's window, split around the cursor's timestamp when that is still proven whole."""
+    def _proven_windows(self, window: Window, state: StreamState) -> tuple[list[Window], int | None]:
+        """The run's windows, split around the cursor's timestamp while it is proven whole, and how
+        many of its records must turn up later in this run (None: nothing to verify).
+
+        The count there now = proven - left + entered. Records that left it (edited to a later
+        time) are read later in this run and counted as they merge; when exactly `proven - count`
+        of them turn up, nothing entered and the timestamp is not re-read (a delete balancing an
+        entry is found at the next reconciliation, which changes the count). Otherwise the runner
+        reads it again. More than proven: something entered; read it.
+        """
         s, c, proof = self.stream, state.cursor_ts, state.extra.get("proof") or {}
         if window.mode != "incremental" or c is None or window.start is None or proof.get("ts") != c.isoformat():
-            return [window]
-        n = s.count(self.client, c, c + s.resolution)
-        if n != proof.get("count"):
-            log.info("%s: %s records at the cursor %s (proven %s): reading them again", s.table, n, c,
-                     proof.get("count"))
-            return [window]
-        log.info("%s: the %d records at the cursor %s are unchanged: not re-read", s.table, n, c)
+            return [window], None
+        n, proven = s.count(self.client, c, c + s.resolution), proof.get("count")
+        if n is None or proven is None or n > proven:
+            log.info("%s: %s records at the cursor %s (proven %s): reading them again", s.table, n, c, proven)
+            return [window], None
+        log.info("%s: %d records at the cursor %s (proven %d): not re-read unless %d turn up later", s.table, n,
+                 c, proven, proven - n)
         before = [Window("incremental", window.start, c)] if window.start < c else []
-        return [*before, Window("incremental", c + s.resolution, None)]
+        return [*before, Window("incremental", c + s.resolution, None)], proven - n
 
     def _prove_cursor(self, landed, state: StreamState, runlog: RunLog) -> None:
         """Record that every record at the new cursor timestamp was read (count equals ids read)."""
