@@ -275,7 +275,8 @@ def baseline_load(sim_url: str, db_url: str, measure: Measure) -> dict:
     n = 0
     with measure:
         with psycopg.connect(db_url) as conn:
-            conn.execute("CREATE TABLE baseline_time_entries (id text, payload jsonb)")
+            # keyed like every raw table: exactly-once needs a key, and its index costs the same for all
+            conn.execute("CREATE TABLE baseline_time_entries (id text PRIMARY KEY, payload jsonb)")
             fetcher = threading.Thread(target=fetch, daemon=True)
             writer = threading.Thread(target=write, args=(conn,), daemon=True)
             fetcher.start()

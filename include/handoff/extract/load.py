@@ -23,7 +23,9 @@ _ESCAPE = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 def copy_text(value: str | None) -> str:
     """One field in COPY text format."""
-    return "\\N" if value is None else value.translate(_ESCAPE)
+    if value is None:
+        return "\\N"
+    return value if value.isalnum() else value.translate(_ESCAPE)
 
 
 @dataclass(frozen=True)

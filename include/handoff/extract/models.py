@@ -31,7 +31,7 @@ def _netsuite_ts(v):
 SfDateTime = Annotated[datetime, BeforeValidator(_sf_datetime)]
 NsDateTime = Annotated[datetime, BeforeValidator(_netsuite_ts)]
 Id = Annotated[str, StringConstraints(min_length=1)]
-IntId = Annotated[str, StringConstraints(min_length=1), BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
+IntId = Annotated[str, StringConstraints(min_length=1), Field(coerce_numbers_to_str=True)]  # 12 or "12"
 
 
 class _Base(BaseModel):

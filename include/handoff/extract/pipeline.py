@@ -30,6 +30,7 @@ from handoff.extract.stream import Page, Stream, Window
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 NULL, DELETED, LIVE = "\\N", "\tt\t", "\tf\t"  # COPY text tokens
+BACKSLASH, ESCAPED_BACKSLASH = "\\", "\\\\"
 
 
 @dataclass
@@ -84,6 +85,7 @@ class WritePipeline:
         s, landed = self.stream, self.landed
         identify, fields_of, known = s.identify, s.fields, self.quality.known
         plain_fields = type(s).fields is Stream.fields  # a record's fields are its keys
+        snapshot = s.snapshot
         last_mod, last_iso = None, NULL
         writer = _Writer(self._commit)
         b = _Batch()
@@ -91,35 +93,37 @@ class WritePipeline:
             for page in _prefetch(pages, self.prefetch_pages):
                 page_rejects = 0
                 lines, ids = b.lines, b.ids
+                append, ids_add, seen_update = lines.append, ids.add, b.seen.update
                 for rec in page.records:
-                    b.seen.update(rec if plain_fields else fields_of(rec))  # rejected records count too
+                    seen_update(rec if plain_fields else fields_of(rec))  # rejected records count too
                     try:
                         sid, modified, deleted = identify(rec)
                     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
                         rid = rec.get(s.id_field) if isinstance(rec, dict) else None
-                        if s.snapshot and rid is not None and rid != "":
+                        if snapshot and rid is not None and rid != "":
                             landed.live_ids.add(str(rid))  # still in the report: rejected, not deleted
                         b.rejects.append((None if rid is None else str(rid), _reason(exc), _encode(rec).decode()))
                         page_rejects += 1
                         continue
                     if sid in ids:
                         b.dup = True
-                    ids.add(sid)
-                    if s.snapshot:
+                    ids_add(sid)
+                    if snapshot:
                         landed.live_ids.add(sid)
-                    if modified is not None:
+                    if modified is None:
+                        iso = NULL
+                    else:
                         if modified != last_mod:  # ties are common: format each time once
                             last_mod, last_iso = modified, modified.isoformat()
-                        if b.max_mod is None or modified > b.max_mod:
-                            b.max_mod = modified
-                        if landed.newest is None or modified > landed.newest:
-                            landed.newest, landed.ids_at_newest = modified, {sid}
-                        elif modified == landed.newest:
+                            if b.max_mod is None or modified > b.max_mod:
+                                b.max_mod = modified
+                            if landed.newest is None or modified > landed.newest:
+                                landed.newest, landed.ids_at_newest = modified, set()
+                        if modified == landed.newest:
                             landed.ids_at_newest.add(sid)
-                    lines.append(
-                        copy_text(sid) + "\t" + (NULL if modified is None else last_iso)
-                        + (DELETED if deleted else LIVE) + _encode(rec).decode().replace("\\", "\\\\") + "\n"
-                    )
+                        iso = last_iso
+                    append(f"{copy_text(sid)}\t{iso}{DELETED if deleted else LIVE}"
+                           f"{_encode(rec).decode().replace(BACKSLASH, ESCAPED_BACKSLASH)}\n")
                 if not b.seen <= known:  # a new field: keep one sample value for ops.schema_changes
                     for f in b.seen - known - b.samples.keys():
                         b.samples[f] = next((_sample(r, f) for r in page.records if f in fields_of(r)), None)
