@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from helpers import FAST, connect_env
 
 from handoff.connectors import connect
-from handoff.connectors.http import OutcomeUnknown
+from handoff.connectors.http import OutcomeUnknown, RetriesExhausted
+from handoff.platform.connections import env_name, http_connection
 
 TIMEBILL = "services/rest/record/v1/timeBill"
 
@@ -77,3 +81,46 @@ def test_idempotency_key_needs_a_system_that_honours_one(make_sims, warehouse_ur
     with pytest.raises(ValueError, match="no idempotency header"):
         client.send("POST", "api/v1/time_entries.json", json={}, idempotency_key="k")
     client.close()
+
+
+class _CutShort(BaseHTTPRequestHandler):
+    """Answers 200 and closes in the middle of a chunked body."""
+
+    protocol_version = "HTTP/1.1"
+    calls: list[str] = []
+
+    def _cut(self):
+        _CutShort.calls.append(self.command)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"40\r\n{\"Report_Entry\": [{\"Worker_ID\": \"1\"")
+        self.wfile.flush()
+        self.close_connection = True
+
+    do_GET = do_POST = _cut
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_body_cut_short_is_reread_for_reads_and_unknown_for_writes(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv(env_name("handoff_workday"), http_connection(url, "user", "pw", conn_type="handoff_workday"))
+        client = connect("workday", FAST)
+        _CutShort.calls = []
+        with pytest.raises(RetriesExhausted):
+            client.report("Handoff_Workers")
+        assert _CutShort.calls == ["GET"] * FAST.attempts
+        _CutShort.calls = []
+        with pytest.raises(OutcomeUnknown):
+            client.send("POST", "ccx/service/anything", json={"a": 1})
+        assert _CutShort.calls == ["POST"]
+        client.close()
+    finally:
+        server.shutdown()

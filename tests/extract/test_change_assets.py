@@ -3,10 +3,13 @@ freshness that does not depend on change comes from the run log (`ops.stream_fre
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from helpers import kt_touch, query
+from helpers import after_request, connect_env, kt_touch, query, run
 from test_dags import load_dag
 
+from handoff.connectors.http import RetriesExhausted
 from handoff.extract.sources import get_source
 
 
@@ -53,3 +56,24 @@ def test_assets_only_when_rows_changed(airflow_env, sims, warehouse_url, monkeyp
     after = {s: asset_events(f"raw_kantata.{s}")[before[s]:] for s in streams}
     assert {s: len(e) for s, e in after.items()} == {s: 2 if s == "time_entries" else 1 for s in streams}
     assert after["time_entries"][1]["changed"] == 1
+
+
+def test_changes_committed_by_a_failed_attempt_are_announced_by_the_next_success(sims, warehouse_url,
+                                                                                  monkeypatch):
+    connect_env(monkeypatch, sims, warehouse_url)
+    run("kantata", "time_entries", warehouse_url)
+    entry = next(iter(sims.truth("kantata", "time_entries")["records"]))
+    kt_touch(sims, str(entry["id"]), int(sims.now().timestamp()))
+    # The edit commits with the first page; then the delete sweep's listing keeps failing.
+    after_request(monkeypatch, 1, lambda: sims.set_faults("kantata", {"error_5xx": 1.0}), "time_entries")
+    with pytest.raises(RetriesExhausted):
+        run("kantata", "time_entries", warehouse_url)
+    assert query(warehouse_url, "SELECT outcome, changed FROM ops.extract_runs ORDER BY started_at")[-1] == \
+        ("failed", 1)
+    monkeypatch.undo()
+    sims.clear_faults("kantata")
+    connect_env(monkeypatch, sims, warehouse_url)
+    retry = run("kantata", "time_entries", warehouse_url, reconcile_every=timedelta(hours=1))
+    assert retry.changed == 0 and retry.changed_since_success == 1  # the retry announces the failed one's edit
+    again = run("kantata", "time_entries", warehouse_url, reconcile_every=timedelta(hours=1))
+    assert again.changed_since_success == 0

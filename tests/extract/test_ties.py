@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from helpers import after_request, assert_matches_truth, connect_env, kt_touch, live, query, run, truth
+from helpers import (
+    after_request,
+    assert_matches_truth,
+    connect_env,
+    kt_hard_delete,
+    kt_touch,
+    live,
+    query,
+    run,
+    truth,
+)
 
 from handoff.connectors.http import RetriesExhausted
 from handoff.extract.sources import hubspot, kantata
@@ -78,6 +88,8 @@ def test_hubspot_search_cap_reanchors(sims, warehouse_url, monkeypatch):
     assert r.pages == 8 and r.records == len(expected) == 24  # keyset re-anchoring re-reads nothing
     assert_matches_truth(sims, warehouse_url, "hubspot", "deals")
 
+QUIET = timedelta(hours=1)  # runs between two delete sweeps (the proof is used only there)
+
 
 def test_kantata_cursor_ties_are_counted_not_reread_until_they_change(sims, warehouse_url, monkeypatch):
     """A late writer stamped at the cursor's second changes its count: the group is read again."""
@@ -88,15 +100,15 @@ def test_kantata_cursor_ties_are_counted_not_reread_until_they_change(sims, ware
     at_cursor = [k for k, r in expected.items() if r["updated_at"] == cursor]
     proof = query(warehouse_url, "SELECT cursor_extra->'proof' FROM ops.extract_state WHERE stream = 'time_entries'")
     assert proof == [({"ts": parse_ts(cursor).isoformat(), "count": len(at_cursor)},)]
-    assert run("kantata", "time_entries", warehouse_url).records == 0
+    assert run("kantata", "time_entries", warehouse_url, reconcile_every=QUIET).records == 0
 
     older = min(expected, key=lambda k: expected[k]["updated_at"])
     kt_touch(sims, older, int(parse_ts(cursor).timestamp()))  # written late, stamped at the cursor's second
-    late = run("kantata", "time_entries", warehouse_url)
+    late = run("kantata", "time_entries", warehouse_url, reconcile_every=QUIET)
     assert late.records == len(at_cursor) + 1
     assert live(warehouse_url, "kantata", "time_entries")[older]["updated_at"] == cursor
     assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
-    assert run("kantata", "time_entries", warehouse_url).records == 0  # proven again
+    assert run("kantata", "time_entries", warehouse_url, reconcile_every=QUIET).records == 0  # proven again
 
 
 def test_kantata_cursor_ties_leaving_are_followed_not_reread(sims, warehouse_url, monkeypatch):
@@ -110,7 +122,7 @@ def test_kantata_cursor_ties_leaving_are_followed_not_reread(sims, warehouse_url
     later = int(parse_ts(cursor).timestamp()) + 60
     for k in at_cursor[:3]:
         kt_touch(sims, k, later)
-    edited = run("kantata", "time_entries", warehouse_url)
+    edited = run("kantata", "time_entries", warehouse_url, reconcile_every=QUIET)
     assert edited.records == 3  # only the moved records
     assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
 
@@ -121,7 +133,7 @@ def test_kantata_cursor_ties_leaving_are_followed_not_reread(sims, warehouse_url
     kt_touch(sims, group[1], later + 60)
     newcomer = min(expected, key=lambda k: expected[k]["updated_at"])
     kt_touch(sims, newcomer, later)
-    mixed = run("kantata", "time_entries", warehouse_url)
+    mixed = run("kantata", "time_entries", warehouse_url, reconcile_every=QUIET)
     assert mixed.records == 2 + (len(group) - 2 + 1)  # the two that left, then the whole second again
     assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
 
@@ -131,6 +143,28 @@ def test_kantata_cursor_ties_leaving_are_followed_not_reread(sims, warehouse_url
     kt_touch(sims, group[0], later + 120)
     second = sorted(expected, key=lambda k: expected[k]["updated_at"])[1]
     kt_touch(sims, second, later + 60)
-    swapped = run("kantata", "time_entries", warehouse_url)
+    swapped = run("kantata", "time_entries", warehouse_url, reconcile_every=QUIET)
     assert swapped.records == 1 + len(group)
     assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
+
+
+def test_kantata_skipped_cursor_second_is_read_again_at_the_sweep(sims, warehouse_url, monkeypatch):
+    """A hard delete and a late writer at the cursor's second leave its count unchanged: the quiet
+    run cannot see it, the next run that sweeps for deletes reads the skipped second again."""
+    connect_env(monkeypatch, sims, warehouse_url)
+    run("kantata", "time_entries", warehouse_url)
+    expected, _ = truth(sims, "kantata", "time_entries")
+    cursor = max(r["updated_at"] for r in expected.values())
+    at_cursor = sorted(k for k, r in expected.items() if r["updated_at"] == cursor)
+    kt_hard_delete(sims, at_cursor[0])
+    newcomer = min(expected, key=lambda k: expected[k]["updated_at"])
+    kt_touch(sims, newcomer, int(parse_ts(cursor).timestamp()))
+    quiet = run("kantata", "time_entries", warehouse_url, reconcile_every=QUIET)
+    assert quiet.records == 0  # the count is unchanged: nothing to see yet
+    skipped = query(warehouse_url, "SELECT cursor_extra->'skipped' FROM ops.extract_state")
+    assert skipped == [([parse_ts(cursor).isoformat()],)]
+    swept = run("kantata", "time_entries", warehouse_url, reconcile_every=timedelta(0))
+    assert swept.deletes == 1
+    assert live(warehouse_url, "kantata", "time_entries")[newcomer]["updated_at"] == cursor
+    assert_matches_truth(sims, warehouse_url, "kantata", "time_entries")
+    assert query(warehouse_url, "SELECT cursor_extra->'skipped' FROM ops.extract_state") == [([],)]

@@ -322,13 +322,16 @@ class SystemClient:
                 prepped,
                 {"check_response": False, "timeout": (self.policy.connect_timeout, self.policy.read_timeout)},
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:  # includes dropped connections
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:  # dropped connections, bodies cut short
             reason = self.redact(f"{type(exc).__name__}: {str(exc)[:200]}")
             if not replay_safe and not _never_sent(exc):
                 raise self._unsafe_failure(method, path, reason) from exc
             raise RetryableError(reason) from exc
         status = resp.status_code
         if status < 400:
+            if authenticate:  # an authenticated success re-arms the one-renewal-per-401 rule
+                self._renewed_for_401 = False
             return resp
         if status == 401 and authenticate:
             if self._renewed_for_401:
@@ -367,7 +370,6 @@ class SystemClient:
                 if not replay_safe:
                     raise self._unsafe_failure(method, path, reason) from exc
                 raise RetryableError(reason) from exc
-            self._renewed_for_401 = False  # a success re-arms the one-renewal-per-401 rule
             return body
 
         def _before_sleep(state: tenacity.RetryCallState) -> None:

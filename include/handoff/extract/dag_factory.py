@@ -67,11 +67,13 @@ def run_stream(source_name: str, stream_name: str, **context) -> dict:
         conn.close()
     summary = {
         "batch_id": result.batch_id, "mode": result.mode, "pages": result.pages, "records": result.records,
-        "changed": result.changed, "rejects": result.rejects, "deletes": result.deletes,
+        "changed": result.changed, "changed_since_success": result.changed_since_success,
+        "rejects": result.rejects, "deletes": result.deletes,
         "retries": result.retries, "requests": result.requests,
         "cursor": result.cursor.isoformat() if result.cursor else None,
     }
-    announce_change(context, raw_asset(source_name, stream_name), result.changed,
+    # Failed attempts since the last success may have committed batches: announce those too.
+    announce_change(context, raw_asset(source_name, stream_name), result.changed_since_success,
                     {k: summary[k] for k in ("batch_id", "mode", "records", "deletes", "cursor")})
     return summary
 
@@ -98,7 +100,7 @@ everything modified since the cursor minus the look-back (Variable `handoff_extr
 default 600).
 
 **On call.**
-- *A task failed*: read its log (one line per page; the last lines name the system's error).
+- *A task failed*: read its log (one line per commit of a few thousand records, page lines at debug; the last lines name the system's error).
   4xx other than 401/429 are not retried (credentials, permissions, a bad query): fix, then *Clear*
   the task. Transient errors were already retried with backoff.
 - *Rerun*: clear the task or the run; reruns are idempotent.

@@ -88,3 +88,14 @@ class RunLog:
                        duration_s = %s WHERE batch_id = %s""",
                 (outcome, error, retries, time.monotonic() - self.counters.started, self.batch_id),
             )
+
+    def changed_since_success(self, conn) -> int:
+        """Rows changed by this attempt and by the failed or abandoned attempts since the stream's
+        previous success: what downstream has not been told about yet (their batches committed)."""
+        return conn.execute(
+            """WITH prev AS (SELECT max(started_at) AS t FROM ops.extract_runs
+                             WHERE source = %(s)s AND stream = %(st)s AND outcome = 'success' AND batch_id <> %(b)s)
+               SELECT coalesce(sum(changed), 0)::bigint FROM ops.extract_runs, prev
+               WHERE source = %(s)s AND stream = %(st)s AND started_at > coalesce(prev.t, '-infinity')""",
+            {"s": self.source, "st": self.stream, "b": self.batch_id},
+        ).fetchone()[0]

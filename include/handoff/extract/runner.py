@@ -43,10 +43,11 @@ from handoff.extract.load import RawLoader, Tombstone
 from handoff.extract.pipeline import WritePipeline
 from handoff.extract.runlog import RunInfo, RunLog
 from handoff.extract.state import StreamState, advance_state, load_state
-from handoff.extract.stream import Stream, Window
+from handoff.extract.stream import Stream, Window, parse_ts
 from handoff.warehouse.migrate import ensure_ready
 
 log = logging.getLogger(__name__)
+MAX_SKIPPED = 200  # cursor timestamps skipped between two sweeps (one a minute at a 15-minute cadence)
 LOCK_NAMESPACE = 0x48414E45  # advisory lock class id of stream locks ("HANE"); object id = hashtext(stream)
 
 
@@ -71,6 +72,7 @@ class RunResult:
     pages: int = 0
     records: int = 0
     changed: int = 0  # raw rows inserted, changed or newly marked deleted
+    changed_since_success: int = 0  # ... also by failed attempts since the last success (announce this)
     rejects: int = 0
     deletes: int = 0
     retries: int = 0
@@ -168,6 +170,7 @@ class StreamRunner:
         result.retries = self.client.retries
         result.requests = self.client.requests - requests_before
         runlog.finish(conn, "success", self.client.retries)
+        result.changed_since_success = runlog.changed_since_success(conn)
         log.info(
             "%s: done %s pages=%d records=%d changed=%d rejects=%d deletes=%d retries=%d requests=%d cursor=%s",
             s.table, window.mode, result.pages, result.records, result.changed, result.rejects, result.deletes,
@@ -181,7 +184,8 @@ class StreamRunner:
         pipeline = WritePipeline(s, conn, runlog, window, self.settings.commit_records,
                                  self.settings.prefetch_pages, lambda: self.client.retries)
         raw_was_empty = pipeline.direct
-        windows, leaving = self._proven_windows(window, state)
+        sweeping = not s.snapshot and window.mode != "backfill" and self._sweep_due(state)
+        windows, leaving = self._proven_windows(window, state, runlog, sweeping)
         if leaving is not None:
             pipeline.watch_leaving(state.cursor_ts)
         landed = pipeline.run(chain.from_iterable(s.pages(self.client, w, state) for w in windows))
@@ -209,28 +213,40 @@ class StreamRunner:
             result.deletes += n
             result.changed += n
             log.info("%s: snapshot of %d ids, %d missing marked deleted", s.table, len(landed.live_ids), n)
-        elif window.mode != "backfill" and self._sweep_due(state):
+        elif sweeping:
             self._sweep(loader, runlog, result, raw_was_empty)
 
-    def _proven_windows(self, window: Window, state: StreamState) -> tuple[list[Window], int | None]:
+    def _proven_windows(self, window: Window, state: StreamState, runlog: RunLog,
+                        sweeping: bool) -> tuple[list[Window], int | None]:
         """The run's windows, split around the cursor's timestamp while it is proven whole, and how
         many of its records must turn up later in this run (None: nothing to verify).
 
         The count there now = proven - left + entered. Records that left it (edited to a later
         time) are read later in this run and counted as they merge; when exactly `proven - count`
-        of them turn up, nothing entered and the timestamp is not re-read (a delete balancing an
-        entry is found at the next reconciliation, which changes the count). Otherwise the runner
-        reads it again. More than proven: something entered; read it.
+        of them turn up, nothing entered and the timestamp is not re-read; otherwise the runner
+        reads it again. More than proven: something entered; read it. A hard delete balancing a
+        late writer leaves the count unchanged, so every timestamp skipped this way is listed
+        (`cursor_extra.skipped`) and read once more by the next run that sweeps for deletes.
         """
         s, c, proof = self.stream, state.cursor_ts, state.extra.get("proof") or {}
-        if window.mode != "incremental" or c is None or window.start is None or proof.get("ts") != c.isoformat():
+        skipped = [parse_ts(t) for t in state.extra.get("skipped") or []]
+        if window.mode != "incremental" or c is None or window.start is None or parse_ts(proof.get("ts")) != c:
             return [window], None
+        if sweeping:  # read everything skipped since the last sweep, the cursor's timestamp included
+            extra = [Window("incremental", t, t + s.resolution) for t in skipped if t < window.start]
+            if extra:
+                log.info("%s: re-reading %d timestamp(s) skipped since the last sweep", s.table, len(extra))
+            return [*extra, window], None
         n, proven = s.count(self.client, c, c + s.resolution), proof.get("count")
         if n is None or proven is None or n > proven:
             log.info("%s: %s records at the cursor %s (proven %s): reading them again", s.table, n, c, proven)
             return [window], None
         log.info("%s: %d records at the cursor %s (proven %d): not re-read unless %d turn up later", s.table, n,
                  c, proven, proven - n)
+        if c not in skipped:
+            with self.conn.transaction():
+                advance_state(self.conn, s.source, s.name, runlog.batch_id, None,
+                              {"skipped": [t.isoformat() for t in skipped[-MAX_SKIPPED + 1:] + [c]]})
         before = [Window("incremental", window.start, c)] if window.start < c else []
         return [*before, Window("incremental", c + s.resolution, None)], proven - n
 
@@ -272,8 +288,9 @@ class StreamRunner:
         # On a first load everything in raw was listed by this very run: nothing to reconcile.
         if s.reconcile and not raw_was_empty:
             self._reconcile(loader, runlog, result)
-        with conn.transaction():
-            advance_state(conn, s.source, s.name, runlog.batch_id, None, {"reconciled_at": now.isoformat()})
+        with conn.transaction():  # what the proof skipped was read again by this run
+            advance_state(conn, s.source, s.name, runlog.batch_id, None,
+                          {"reconciled_at": now.isoformat(), "skipped": []})
 
     def _reconcile(self, loader: RawLoader, runlog: RunLog, result: RunResult) -> None:
         """Hard deletes: ids raw holds that the system no longer lists (each confirmed by id).

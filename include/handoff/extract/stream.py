@@ -67,7 +67,7 @@ class Stream:
 
     Deletes come one of three ways: in the records themselves (`deleted_field`), reported by the
     system for the run's window (`tombstones`, every run), or found by a sweep that is too costly
-    for every minute and runs at the reconcile cadence (`sweep`: a listing of deleted records,
+    for every minute and runs at the reconcile cadence (`swept_tombstones`: a listing of deleted records,
     or `live_ids` when the system has no delete feed at all).
     """
 

@@ -1,7 +1,7 @@
 """Kantata OX (PSA): workspaces, stories, users, time entries, expenses.
 
 Paging walks page numbers (`order=updated_at:asc`, ties broken by id on the server; `updated_after`
-is strict, so "at or after t" is `updated_after = t - 1 s`) through `streams.verified_walk`: a
+is strict, so "at or after t" is `updated_after = t - 1 s`) through `walk.verified_walk`: a
 record deleted or updated *during* a walk shifts later pages up by one and would hide the record
 at the next page boundary; the walk bounds each range by its newest `updated_at` (`updated_before`)
 so nothing can enter it, watches `meta.count`, and re-anchors when records leave it.

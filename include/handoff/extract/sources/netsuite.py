@@ -3,7 +3,7 @@ customer payments, billing events.
 
 SuiteQL renders datetimes as `M/D/YYYY` without time, so each query selects
 `TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS lastmodified` (UTC) for the cursor. Pages
-are offset-based under a 100,000-row cap per query, walked by `streams.verified_walk` (ranges
+are offset-based under a 100,000-row cap per query, walked by `walk.verified_walk` (ranges
 bounded by their newest `lastmodifieddate`, `totalResults` watched so a delete or update during the
 walk cannot hide a record; past the cap it re-anchors on the last modification time, inclusive). Deletes come from `DeletedRecord` (recordtype, recordid, deleteddate).
 """

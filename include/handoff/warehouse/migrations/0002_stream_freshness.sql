@@ -17,12 +17,12 @@ WITH last_attempt AS (
     SELECT DISTINCT ON (source, stream) source, stream, started_at, outcome, error
     FROM ops.extract_runs
     ORDER BY source, stream, started_at DESC, batch_id DESC
-), success AS (
+), runs AS (
+    -- A change counts whatever the attempt's outcome: a failed attempt's committed batches landed.
     SELECT source, stream,
-           max(finished_at) AS last_success_at,
-           max(finished_at) FILTER (WHERE changed > 0) AS last_change_at
+           max(finished_at) FILTER (WHERE outcome = 'success') AS last_success_at,
+           max(coalesce(finished_at, started_at)) FILTER (WHERE changed > 0) AS last_change_at
     FROM ops.extract_runs
-    WHERE outcome = 'success'
     GROUP BY source, stream
 )
 SELECT a.source, a.stream,
@@ -32,7 +32,7 @@ SELECT a.source, a.stream,
        a.outcome AS last_outcome,
        a.error AS last_error
 FROM last_attempt a
-LEFT JOIN success s USING (source, stream);
+LEFT JOIN runs s USING (source, stream);
 
 COMMENT ON VIEW ops.stream_freshness IS
     'per stream: last successful extract, last one that changed raw, and the latest attempt';
