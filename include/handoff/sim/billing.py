@@ -1,12 +1,19 @@
-"""NetSuite billing: invoices (with their line) and customer payments.
+"""NetSuite billing: invoices (with their line), customer payments applied to them, and the
+weekly exchange rates.
 
 The first world (history.py) invoices the past months; the clock (ticks.py) invoices each month
-on its first day and records payments as they arrive.
+on its first day, records payments as they arrive and enters next week's exchange rates.
+
+An invoice carries what aging needs: `foreignamountremaining` (its open amount in the
+transaction currency), `status` ('A' Open, 'B' Paid In Full) and `closedate` (the day it was paid
+in full). A payment is tied to the invoice it pays the way SuiteQL exposes it: a
+`NextTransactionLineLink` row (previousdoc = invoice, nextdoc = payment, linktype 'Payment').
 """
 
 from __future__ import annotations
 
 from .clock import DAY
+from .firm import NS_BASE_CURRENCY, NS_CURRENCIES, fx_rate
 
 
 def issue_invoice(w, p: dict, amount_cents: int, trandate_day: int, ts: int, memo: str) -> int:
@@ -15,18 +22,21 @@ def issue_invoice(w, p: dict, amount_cents: int, trandate_day: int, ts: int, mem
     w.ns["transaction"].put(tid, {
         "id": tid, "tranid": f"INV{tid}", "type": "CustInvc", "entity": p["job_id"], "trandate": trandate_day,
         "duedate": trandate_day + 30, "currency": job["currency"], "subsidiary": job["subsidiary"],
-        "foreigntotal": f"{amount_cents / 100:.2f}", "status": "A", "memo": memo, "externalid": None,
+        "foreigntotal": f"{amount_cents / 100:.2f}", "foreignamountremaining": f"{amount_cents / 100:.2f}",
+        "status": "A", "closedate": None, "memo": memo, "externalid": None,
         "createddate": ts, "lastmodifieddate": ts})
     lid = w.next_id("ns_line", 1)
     w.ns["transactionline"].put(lid, {
         "id": lid, "uniquekey": lid, "transaction": tid, "linesequencenumber": 1, "mainline": "F",
-        "entity": p["job_id"], "item": "Professional Services", "quantity": "1",
+        "entity": p["job_id"], "item": job.get("custentity_handoff_service_item"), "quantity": "1",
         "rate": f"{amount_cents / 100:.2f}", "foreignamount": f"{-amount_cents / 100:.2f}", "memo": memo,
         "linelastmodifieddate": ts})
     return tid
 
 
 def record_payment(w, inv_id: int, ts: int) -> int:
+    """A customer payment of the invoice's whole amount, applied to it: the invoice becomes Paid
+    In Full and a NextTransactionLineLink row (linktype 'Payment') ties the two."""
     inv = w.ns["transaction"].rows[inv_id]
     pid = w.next_id("ns_tran", 70000)
     w.ns["transaction"].put(pid, {
@@ -34,5 +44,22 @@ def record_payment(w, inv_id: int, ts: int) -> int:
         "duedate": None, "currency": inv["currency"], "subsidiary": inv["subsidiary"],
         "foreigntotal": inv["foreigntotal"], "status": "C", "memo": f"Payment for {inv['tranid']}",
         "externalid": None, "createddate": ts, "lastmodifieddate": ts})
-    w.ns_touch("transaction", inv_id, ts, status="B")
+    w.ns_touch("transaction", inv_id, ts, status="B", foreignamountremaining="0.00", closedate=ts // DAY)
+    w.ns["nexttransactionlinelink"].put((inv_id, pid), {
+        "previousdoc": inv_id, "previousline": 0, "previoustype": "CustInvc", "nextdoc": pid, "nextline": 0,
+        "nexttype": "CustPymt", "linktype": "Payment", "foreignamount": inv["foreigntotal"],
+        "lastmodifieddate": ts})
     return pid
+
+
+def add_currency_rates(w, effective_day: int, ts: int) -> None:
+    """One `currencyrate` row per foreign currency, effective `effective_day`, entered at `ts`:
+    1 transactioncurrency = exchangerate basecurrency (USD)."""
+    for cid, code, _name, _sign in NS_CURRENCIES:
+        if cid == NS_BASE_CURRENCY:
+            continue
+        rid = w.next_id("ns_currencyrate", 1)
+        w.ns["currencyrate"].put(rid, {
+            "id": rid, "basecurrency": NS_BASE_CURRENCY, "transactioncurrency": cid,
+            "exchangerate": f"{fx_rate(w.seed, code, effective_day):.4f}", "effectivedate": effective_day,
+            "lastmodifieddate": ts})

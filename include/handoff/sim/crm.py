@@ -44,6 +44,7 @@ def sf_opportunity(w, rnd, on, acc, created) -> dict:
             "OpportunityLineItem", ln, created, modified, OpportunityId=opp["Id"], Name=f"{opp['Name']} {svc[0]}",
             ProductCode=svc[1], Quantity=float(qty), UnitPrice=float(price), TotalPrice=float(qty * price),
             ServiceDate=opp["CloseDate"], CurrencyIsoCode=opp["CurrencyIsoCode"]))
+    w.deal_service[opp["Id"]] = SERVICES[on % len(SERVICES)][1]  # the first line's service
     opp["Amount"] = float(amount)
     return w.sf["Opportunity"].put(opp["Id"], opp)
 
@@ -82,4 +83,5 @@ def hs_deal(w, rnd, company_id, created):
         "amount": f"{amount:.2f}", "deal_currency_code": cur, "closedate": clock.hs_datetime(close_day * DAY + 12 * 3600),
         "hs_is_closed_won": str(stage == "closedwon").lower()}, "deals")
     deal["_company"] = company_id
+    w.deal_service[str(rid)] = SERVICES[rid % 4][1]  # the first line's service
     return w.hs["deals"].put(str(rid), deal)

@@ -5,6 +5,9 @@ Reference data only (no state): both the first world (history.py) and the clock 
 
 from __future__ import annotations
 
+import math
+import random
+
 FIRST = ["Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Isla", "Jonas", "Kira", "Liam",
          "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Victor", "Wen", "Yusuf",
          "Zoe", "Amir", "Bea", "Carlos", "Dana", "Emil", "Fatima", "Gil", "Hana", "Ivan", "Jade", "Kofi"]
@@ -32,7 +35,12 @@ SF_STAGES = [("Prospecting", 10), ("Qualification", 20), ("Proposal/Price Quote"
 HS_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
              "contractsent", "closedwon", "closedlost"]
 FX_USD = {"USD": 1.0, "GBP": 1.27, "EUR": 1.08}  # one unit of the currency in USD
-NS_CURRENCY_ID = {"USD": 1, "GBP": 2, "EUR": 4}
+NS_CURRENCY_ID = {"USD": 1, "GBP": 2, "EUR": 4}  # NetSuite's own internal ids (3 would be CAD, unused)
+NS_CURRENCIES = [(1, "USD", "US Dollar", "$"), (2, "GBP", "British pound", "£"), (4, "EUR", "Euro", "€")]
+NS_BASE_CURRENCY = 1  # the parent subsidiary's (and the consolidation) currency: USD
+# NetSuite service items (item ids) for SERVICES; a job's default item is its deal's first service line
+SERVICE_ITEM_ID = {code: 101 + k for k, (_name, code) in enumerate(SERVICES)}
+LEGACY_ITEM = (105, "SVC-LEGACY", "Legacy Consulting (do not use)")  # an inactive service item
 
 
 def hourly_rates(level: int, currency: str) -> tuple[int, int]:
@@ -40,3 +48,31 @@ def hourly_rates(level: int, currency: str) -> tuple[int, int]:
     to whole units. The first world applies the same rule column-wise (history._time_entries)."""
     fx = FX_USD[currency]
     return int(LEVELS[level][2] / fx) // 100 * 100, int(LEVELS[level][1] / fx)
+
+
+def fx_rate(seed: int, currency: str, day: int) -> float:
+    """NetSuite's exchange rate effective on `day` (epoch day): 1 `currency` = rate USD, 4 decimals.
+
+    Floats deterministically (seed, currency, day) within about 2.5% of the reference FX_USD that
+    the firm's rate cards were set with: a slow half-yearly swing plus a little weekly noise."""
+    if currency == "USD":
+        return 1.0
+    phase = {"GBP": 0.7, "EUR": 2.1}.get(currency, 0.0) + (seed % 97) / 97 * math.tau
+    swing = 0.02 * math.sin(math.tau * day / 182 + phase)
+    noise = random.Random(f"{seed}:fx:{currency}:{day}").uniform(-0.004, 0.004)
+    return round(FX_USD[currency] * (1 + swing + noise), 4)
+
+
+def scheduled_hours(seed: int, index: int) -> int:
+    """Workday Scheduled_Weekly_Hours of worker `index`: 40, except about one in seven part-timers
+    (always worker 2, so `tiny` has one) on 20, 24, 30 or 32 hours."""
+    rnd = random.Random(f"{seed}:hours:{index}")
+    if index == 2 or rnd.random() < 0.12:
+        return rnd.choice([20, 24, 30, 32])
+    return 40
+
+
+def fte(hours: int) -> str:
+    """Workday FTE as the report renders it: hours / 40, e.g. "1.0", "0.5", "0.75"."""
+    s = f"{hours / 40:.2f}".rstrip("0")
+    return s + "0" if s.endswith(".") else s

@@ -14,7 +14,7 @@ import random
 import numpy as np
 
 from . import clock
-from .billing import issue_invoice, record_payment
+from .billing import add_currency_rates, issue_invoice, record_payment
 from .clock import DAY, day_iso
 from .crm import hs_deal, hs_object, sf_opportunity, sf_record
 from .firm import (
@@ -25,11 +25,18 @@ from .firm import (
     FX_USD,
     INDUSTRY,
     LAST,
+    LEGACY_ITEM,
     LEVELS,
+    NS_BASE_CURRENCY,
+    NS_CURRENCIES,
     NS_CURRENCY_ID,
     PRACTICES,
+    SERVICE_ITEM_ID,
+    SERVICES,
     SUBSIDIARIES,
+    fte,
     hourly_rates,
+    scheduled_hours,
 )
 from .ids import sf_id
 from .projects import STORIES_PER_PROJECT, active_workers, ext_ref, project_for_deal, project_for_opportunity
@@ -55,9 +62,21 @@ def generate_history(w) -> None:
 # ---- NetSuite reference data ------------------------------------------------------------
 def _netsuite_static(w) -> None:
     t0 = w.hist_start - 400 * DAY
-    for cid, (code, name) in {1: ("USD", "US Dollar"), 2: ("GBP", "British pound"),
-                              4: ("EUR", "Euro")}.items():
-        w.ns["currency"].put(cid, {"id": cid, "symbol": code, "name": name, "lastmodifieddate": t0})
+    for cid, code, name, sign in NS_CURRENCIES:
+        w.ns["currency"].put(cid, {"id": cid, "name": name, "symbol": code, "displaysymbol": sign,
+                                   "isbasecurrency": "T" if cid == NS_BASE_CURRENCY else "F", "isinactive": "F",
+                                   "currencyprecision": 2, "lastmodifieddate": t0})
+    # weekly exchange rates to USD: effective each Monday, entered the Sunday before at 18:00
+    monday = t0 // DAY + 1
+    monday += (4 - monday) % 7  # the first Monday after t0 (epoch day 0 was a Thursday; day 4 a Monday)
+    while (monday - 1) * DAY + 18 * 3600 <= w.now:
+        add_currency_rates(w, monday, (monday - 1) * DAY + 18 * 3600)
+        monday += 7
+    for item_id, code, name, inactive in ([(SERVICE_ITEM_ID[c], c, n, "F") for n, c in SERVICES]
+                                          + [(*LEGACY_ITEM, "T")]):
+        w.ns["item"].put(item_id, {"id": item_id, "itemid": code, "displayname": name, "itemtype": "Service",
+                                   "subsidiary": 1, "includechildren": "T", "isinactive": inactive,
+                                   "createddate": t0, "lastmodifieddate": t0})
     for sid, name, cur, country, _city in SUBSIDIARIES:
         w.ns["subsidiary"].put(sid, {"id": sid, "name": name, "currency": NS_CURRENCY_ID[cur],
                                      "country": country, "iselimination": "F", "isinactive": "F",
@@ -111,7 +130,8 @@ def _workers(w, rnd) -> None:
                   "Email": f"{first.lower()}.{last.lower().replace(chr(39), '')}{i}@handoff.example",
                   "Hire_Date": day_iso(hire_day), "Department": DEPARTMENTS[i % len(DEPARTMENTS)],
                   "Practice": PRACTICES[i % len(PRACTICES)], "Company": sub[1], "Company_ID": f"LE-{sub[0]}",
-                  "Currency": sub[2], "Manager_ID": f"W{21000 + (i % max(1, n // 10))}" if level < 3 else None,
+                  "Currency": sub[2], "Scheduled_Weekly_Hours": str(scheduled_hours(w.seed, i)),
+                  "FTE": fte(scheduled_hours(w.seed, i)), "Manager_ID": f"W{21000 + (i % max(1, n // 10))}" if level < 3 else None,
                   "Cost_Rates": rates, "_level": level, "_sub": sub[0], "_hire_day": hire_day,
                   "_term_day": term_day, "_kt_user": str(5000 + i), "_ns_employee": None if i == missing else 200 + i}
         if term_day is not None:

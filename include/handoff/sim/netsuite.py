@@ -242,11 +242,18 @@ class NetSuiteServer(SystemServer):
         if job.get("entitystatus") == "Closed":
             raise _err(400, f"Project {job['entityid']} is closed; time cannot be entered.", "INVALID_FLD_VALUE",
                        "customer")
+        item = None
+        if body.get("item") not in (None, "", {}):  # optional, as on the real timeBill: the service item
+            item = self._ref(body, "item", "item", "Item")
+            if item.get("isinactive") == "T":
+                raise _err(400, f"Invalid Field Value {item['id']} for the following field: item",
+                           "INVALID_KEY_OR_REF", "item")
         self._subsidiary(body, emp["subsidiary"], "employee")
         self._check_period(day, "tranDate")
         ext = self._external_id(body, "timebill")
         return self._accept("timebill", key, body, ext, {
-            "employee": emp["id"], "customer": job["id"], "hours": f"{hours:.2f}", "trandate": day,
+            "employee": emp["id"], "customer": job["id"], "item": item["id"] if item else None,
+            "hours": f"{hours:.2f}", "trandate": day,
             "subsidiary": emp["subsidiary"], "isbillable": "T" if body.get("isBillable", True) else "F",
             "memo": body.get("memo")})
 
@@ -287,7 +294,8 @@ class NetSuiteServer(SystemServer):
         return rid
 
     def get_record(self, req, rtype, rid):
-        table = RECORD_TYPES.get(rtype.lower()) or {"job": "job", "employee": "employee", "customer": "customer"}.get(
+        table = RECORD_TYPES.get(rtype.lower()) or {"job": "job", "employee": "employee", "customer": "customer", "serviceitem": "item",
+                                                 "currency": "currency"}.get(
             rtype.lower())
         rec = self.world.ns[table].get(int(rid)) if table else None
         if rec is None:
@@ -357,6 +365,7 @@ class NetSuiteServer(SystemServer):
         return {"records": recs, "deleted_ids": deleted}
 
 
-RECORD_NAME = {"transaction": "invoice", "customer": "customer", "job": "job", "timebill": "timebill"}
+RECORD_NAME = {"transaction": "invoice", "customer": "customer", "job": "job", "timebill": "timebill",
+               "customrecord_handoff_billing_event": "customrecord_handoff_billing_event"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from . import clock
 from .clock import day_iso
-from .firm import NS_CURRENCY_ID, SUB_BY_CURRENCY
+from .firm import NS_CURRENCY_ID, SERVICE_ITEM_ID, SUB_BY_CURRENCY
 
 STORIES_PER_PROJECT = 6  # 4 tasks, then 2 billing milestones
 
@@ -76,7 +76,9 @@ def open_project(w, rnd, source: str, deal_id: str, customer_key: str, customer_
                              "customer": cust, "externalid": f"KANTATA-{ws_id}",
                              "subsidiary": SUB_BY_CURRENCY[currency], "currency": NS_CURRENCY_ID[currency],
                              "startdate": start_day, "projectedenddate": start_day + duration,
-                             "entitystatus": "In Progress", "isinactive": "F", "datecreated": ts + 1800,
+                             "entitystatus": "In Progress",
+                             "custentity_handoff_service_item": SERVICE_ITEM_ID[w.deal_service.get(deal_id, "SVC-IMPL")],
+                             "isinactive": "F", "datecreated": ts + 1800,
                              "lastmodifieddate": ts + 1800})
     ws_idx = w.te.register_workspace(ws_id, currency)
     p = {"ws_idx": ws_idx, "ws_id": ws_id, "job_id": job_id, "customer_id": cust, "currency": currency,

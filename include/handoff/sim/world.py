@@ -81,9 +81,11 @@ class World:
         self.story_index: dict[str, int] = {}
         self.workers: list[dict] = []
         self.orgs: list[dict] = []
-        self.ns = {k: Table() for k in ("subsidiary", "currency", "customer", "job", "employee", "transaction",
-                                        "transactionline", "timebill", "accountingperiod",
-                                        "customrecord_handoff_billing_event", "deletedrecord")}
+        self.ns = {k: Table() for k in ("subsidiary", "currency", "currencyrate", "item", "customer", "job",
+                                        "employee", "transaction", "transactionline", "nexttransactionlinelink",
+                                        "timebill", "accountingperiod", "customrecord_handoff_billing_event",
+                                        "deletedrecord")}
+        self.deal_service: dict[str, str] = {}  # CRM deal id -> its first service line's code (job's item)
         self.projects: list[dict] = []
         self.ledger: list[dict] = []
         self.counters: dict[str, int] = {}
