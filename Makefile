@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down status test lint install bench-extract clean
+.PHONY: up down status test lint install bench-extract bench-dbt clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[handoff] creating $(VENV) with $(PYTHON) and installing pinned requirements (about a minute)"
@@ -39,3 +39,4 @@ clean: down
 	rm -rf .local
 
 -include bench/extract.mk
+-include bench/dbt.mk
