@@ -19,6 +19,8 @@ TRUTH_NAME = {
     ("workday", "organizations"): "Handoff_Organizations",
     ("netsuite", "invoice"): "transaction",
     ("netsuite", "customer_payment"): "transaction",
+    ("netsuite", "payment_application"): "nexttransactionlinelink",
+    ("netsuite", "billing_event"): "customrecord_handoff_billing_event",
 }
 FAST = RetryPolicy(attempts=6, backoff_base=0.01, backoff_cap=0.1, read_timeout=5.0)
 
@@ -82,9 +84,13 @@ def truth(sims, source: str, stream: str) -> tuple[dict[str, dict], list[str]]:
     stream_obj = get_source(source).stream(stream)
     records = t["records"]
     where = stream_obj.options.get("where")
-    if where:  # transaction type filter
-        typ = where[0].split("'")[1]
-        records = [r for r in records if r.get("type") == typ]
+    if where:  # e.g. the transaction type filter: "type = 'CustInvc'"
+        field, value = where[0].split()[0], where[0].split("'")[1]
+        records = [r for r in records if r.get(field) == value]
+    key = stream_obj.options.get("key")
+    if key and stream_obj.id_field not in (records[0] if records else {}):  # a table without an id column
+        return ({":".join(str(r[k]) for k in key): r for r in records},
+                [str(i) for i in t["deleted_ids"]])
     return {str(r[stream_obj.id_field]): r for r in records}, [str(i) for i in t["deleted_ids"]]
 
 

@@ -9,7 +9,8 @@ Optional fields stay in the JSONB payload untouched, so a new field never breaks
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -117,6 +118,8 @@ class WdWorker(_Base):
     Worker_ID: Id
     Email: Id
     Hire_Date: date
+    Scheduled_Weekly_Hours: Decimal | None = None  # capacity: "40"; optional, but numeric when present
+    FTE: Decimal | None = None  # "1.0", "0.5"
 
 
 class WdOrganization(_Base):
@@ -147,3 +150,32 @@ class NsTransaction(NetSuiteRecord):
     type: Id
     trandate: Id
     entity: Id
+
+
+class NsCurrencyRate(NetSuiteRecord):
+    """1 transactioncurrency = exchangerate basecurrency, from effectivedate."""
+
+    basecurrency: Id
+    transactioncurrency: Id
+    exchangerate: Decimal
+    effectivedate: Id
+
+
+class NsItem(NetSuiteRecord):
+    itemid: Id
+
+
+class NsTransactionLink(_Base):
+    """A NextTransactionLineLink row (e.g. a payment applied to an invoice): no id of its own."""
+
+    KEY: ClassVar[tuple[str, ...]] = ("previousdoc", "previousline", "nextdoc", "nextline")
+    previousdoc: Id
+    previousline: Id
+    nextdoc: Id
+    nextline: Id
+    linktype: Id
+    lastmodified: NsDateTime
+
+    @property
+    def link_id(self) -> str:
+        return ":".join(getattr(self, k) for k in self.KEY)

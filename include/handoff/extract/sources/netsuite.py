@@ -1,5 +1,6 @@
-"""NetSuite (ERP) through SuiteQL: subsidiaries, customers, jobs, employees, time bills, invoices,
-customer payments, billing events.
+"""NetSuite (ERP) through SuiteQL: subsidiaries, currencies and their exchange rates, service items,
+accounting periods, customers, jobs, employees, time bills, invoices, customer payments (and the
+invoices they pay), billing events.
 
 SuiteQL renders datetimes as `M/D/YYYY` without time, so each query selects
 `TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS lastmodified` (UTC) for the cursor. Pages
@@ -30,8 +31,18 @@ def ts_literal(ts: datetime) -> str:
 
 
 class SuiteQLStream(Stream):
+    """Options: `from` (table), `where` (extra conditions), `modified_column` (default
+    lastmodifieddate; custom records: lastmodified), `recordtype` (DeletedRecord type for deletes),
+    `key` (columns that order ties and identify a record: default ["id"]; a table without an id,
+    like NextTransactionLineLink, names its key columns and a model property joining them)."""
+
     id_field = "id"
     modified_field = "lastmodified"
+
+    def __init__(self, name, model, **options):
+        super().__init__(name, model, **options)
+        if "id_field" in options:
+            self.id_field = options["id_field"]
 
     def query(self, since: datetime | None, end: datetime | None, descending: bool = False) -> str:
         col = self.options.get("modified_column", "lastmodifieddate")
@@ -44,7 +55,8 @@ class SuiteQLStream(Stream):
         if where:
             q += " WHERE " + " AND ".join(where)
         order = "DESC" if descending else "ASC"
-        return q + f" ORDER BY {col} {order}, id {order}"
+        keys = ", ".join(f"{k} {order}" for k in self.options.get("key", ["id"]))
+        return q + f" ORDER BY {col} {order}, {keys}"
 
     def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         def fetch(since, before, offset):
@@ -90,6 +102,9 @@ SOURCE = Source(
     description="NetSuite (ERP): customers, projects, employees, time, invoices, payments",
     streams=[
         SuiteQLStream("subsidiary", models.NetSuiteRecord, **{"from": "subsidiary"}),
+        SuiteQLStream("currency", models.NetSuiteRecord, **{"from": "currency"}),
+        SuiteQLStream("currencyrate", models.NsCurrencyRate, **{"from": "currencyrate"}),
+        SuiteQLStream("item", models.NsItem, **{"from": "item"}),  # items are inactivated, not deleted
         SuiteQLStream("accountingperiod", models.NetSuiteRecord, **{"from": "accountingperiod"}),
         SuiteQLStream("customer", models.NsEntity, recordtype="customer", **{"from": "customer"}),
         SuiteQLStream("job", models.NsEntity, recordtype="job", **{"from": "job"}),
@@ -99,5 +114,11 @@ SOURCE = Source(
                       where=["type = 'CustInvc'"], **{"from": "transaction"}),
         SuiteQLStream("customer_payment", models.NsTransaction, recordtype="customerpayment",
                       where=["type = 'CustPymt'"], **{"from": "transaction"}),
+        # which invoice a payment pays: NextTransactionLineLink has no id; its key is the four doc/line columns
+        SuiteQLStream("payment_application", models.NsTransactionLink, where=["linktype = 'Payment'"],
+                      key=list(models.NsTransactionLink.KEY), id_field="link_id",
+                      **{"from": "nexttransactionlinelink"}),
+        SuiteQLStream("billing_event", models.NetSuiteRecord, recordtype="customrecord_handoff_billing_event",
+                      modified_column="lastmodified", **{"from": "customrecord_handoff_billing_event"}),
     ],
 )
