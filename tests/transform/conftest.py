@@ -1,0 +1,210 @@
+"""A simulated world extracted into a warehouse and built by dbt, once per session.
+
+Fixture API (for the truth tests here and the transform DAG tests):
+
+- `make_dbt_world(scale="default", seed=7, prefix="", build=True)` (session scope) returns a new
+  `DbtWorld`: its own warehouse database on the session cluster (roles and grants as the platform
+  makes them: `bootstrap.grant_warehouse` + `migrate(raw_tables())`), its own started `SimCluster`,
+  every stream extracted once (`extract_everything`) and, with `build=True`, one `dbt build` as
+  `handoff_transformer` into schemas `<prefix>staging`, `<prefix>canonical`, ... A model that
+  errors or is skipped fails the fixture with the tail of dbt's log; failed dbt *tests* do not
+  (they are in `world.build_failures`, asserted by `test_dbt_build_has_no_failures`).
+  Everything is stopped and dropped at the end of the session.
+- `dbt_world` (session scope): `make_dbt_world()` at the default scale, built, prefix "" (the
+  schemas analysts see). Treat it as read-only: tests that move the world make their own.
+
+`DbtWorld`:
+    .sims                     the SimCluster (`.truth(system, object)`, `.cases()`, `.advance(n)`)
+    .dbname                   the warehouse database's name
+    .admin_url / .analyst_url / .loader_url / .transformer_url   URLs on it per role (trust auth)
+    .prefix                   the schema prefix of the session build
+    .schema("canonical")      -> "<prefix>canonical"
+    .dbt(*args, prefix=None, check=True, timeout=600) -> CompletedProcess
+                              runs dbt in dbt_project/ with this world's env (own target and log
+                              dirs per prefix); check=True fails the test with the log tail
+    .build(*args, prefix=None) -> dict   `dbt build` + run_results; fails if a model errored
+    .extract()                extract every stream once more (after `sims.advance`)
+    .query(sql, *params, url=None) -> list[tuple]   (admin URL unless given)
+    .env(prefix=None)         the dbt environment (dict), e.g. for an Airflow connection's test
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from handoff.config import REPO_ROOT
+from handoff.extract.everything import extract_everything
+from handoff.extract.sources import raw_tables
+from handoff.platform import bootstrap
+from handoff.platform.connections import connection_env
+from handoff.platform.deployment import dbt_environment
+from handoff.warehouse.migrate import migrate
+
+DBT = str(Path(sys.executable).parent / "dbt")
+# HANDOFF_TEST_DBT_PROJECT: build another copy of the project (a developer's snapshot); default the repo's.
+PROJECT = Path(os.environ.get("HANDOFF_TEST_DBT_PROJECT") or REPO_ROOT / "dbt_project")
+SCALE = os.environ.get("HANDOFF_TEST_DBT_SCALE", "default")
+
+
+def _tail(path: Path, n: int = 120) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+@dataclass
+class DbtWorld:
+    pg: object
+    sims: object
+    dbname: str
+    prefix: str
+    workdir: Path
+    timings: dict = field(default_factory=dict)
+    build_results: dict = field(default_factory=dict)
+
+    @property
+    def admin_url(self) -> str:
+        return self.pg.url(self.dbname)
+
+    def _url(self, role: str) -> str:
+        return self.pg.cluster.url(self.dbname, user=bootstrap.ROLES[role])
+
+    analyst_url = property(lambda self: self._url("analyst"))
+    loader_url = property(lambda self: self._url("loader"))
+    transformer_url = property(lambda self: self._url("transformer"))
+
+    def schema(self, layer: str, prefix: str | None = None) -> str:
+        return f"{self.prefix if prefix is None else prefix}{layer}"
+
+    def query(self, sql: str, *params, url: str | None = None) -> list[tuple]:
+        with psycopg.connect(url or self.admin_url) as conn:
+            cur = conn.execute(sql, params or None)
+            return cur.fetchall() if cur.description else []
+
+    # -- extract ---------------------------------------------------------------------------
+    def extract(self):
+        """Every stream once; the connections point at this world only for the call."""
+        creds = self.sims.credentials
+        env = connection_env({s: self.sims.url(s) for s in self.sims.systems}, creds.client_id,
+                             creds.client_secret, self.loader_url)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            return extract_everything(self.loader_url)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    # -- dbt -------------------------------------------------------------------------------
+    def _tag(self, prefix: str | None) -> str:
+        return (self.prefix if prefix is None else prefix) or "main"
+
+    def target_dir(self, prefix: str | None = None) -> Path:
+        return self.workdir / f"target-{self._tag(prefix)}"
+
+    def log_dir(self, prefix: str | None = None) -> Path:
+        return self.workdir / f"logs-{self._tag(prefix)}"
+
+    def env(self, prefix: str | None = None) -> dict[str, str]:
+        prefix = self.prefix if prefix is None else prefix
+        return {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.workdir),
+            **dbt_environment(self.pg.cluster.host, self.pg.cluster.port, "", dbname=self.dbname),
+            "HANDOFF_DBT_SCHEMA_PREFIX": prefix,
+            "DBT_TARGET_PATH": str(self.target_dir(prefix)), "DBT_LOG_PATH": str(self.log_dir(prefix)),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DBT_USE_COLORS": "False",
+        }
+
+    def dbt(self, *args: str, prefix: str | None = None, check: bool = True,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+        t0 = time.monotonic()
+        proc = subprocess.run([DBT, *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)],
+                              cwd=PROJECT, env=self.env(prefix), capture_output=True, text=True, timeout=timeout)
+        self.timings.setdefault(" ".join(args[:2]), []).append(round(time.monotonic() - t0, 1))
+        if check and proc.returncode != 0:
+            pytest.fail(f"dbt {' '.join(args)} failed (rc {proc.returncode}):\n"
+                        f"{proc.stdout[-6000:]}\n--- dbt.log tail ---\n"
+                        f"{_tail(self.log_dir(prefix) / 'dbt.log', 60)}", pytrace=False)
+        return proc
+
+    def run_results(self, prefix: str | None = None) -> dict:
+        return json.loads((self.target_dir(prefix) / "run_results.json").read_text())
+
+    def build(self, *args: str, prefix: str | None = None) -> dict:
+        """`dbt build`: fails if any model/seed/snapshot errored or was skipped; returns the results
+        with `failures` = the dbt tests that failed or errored (a failing data test is a finding,
+        not a reason to stop the truth tests)."""
+        proc = self.dbt("build", *args, prefix=prefix, check=False)
+        try:
+            results = self.run_results(prefix)["results"]
+        except (OSError, ValueError, KeyError):
+            pytest.fail(f"dbt build {' '.join(args)} produced no run_results (rc {proc.returncode}):\n"
+                        f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}", pytrace=False)
+        broken = [r for r in results
+                  if not r["unique_id"].startswith(("test.", "unit_test."))
+                  and r["status"] not in ("success", "pass")]
+        if broken or (proc.returncode not in (0, 1)):
+            pytest.fail(f"dbt build {' '.join(args)} (rc {proc.returncode}): nodes not built: "
+                        f"{[(r['unique_id'], r['status'], (r.get('message') or '')[:300]) for r in broken]}\n"
+                        f"{proc.stdout[-5000:]}\n--- dbt.log tail ---\n"
+                        f"{_tail(self.log_dir(prefix) / 'dbt.log', 60)}", pytrace=False)
+        failures = [(r["unique_id"], r["status"], (r.get("message") or "")[:300]) for r in results
+                    if r["unique_id"].startswith(("test.", "unit_test."))
+                    and r["status"] not in ("success", "pass", "warn")]
+        return {"results": results, "failures": failures, "returncode": proc.returncode}
+
+    @property
+    def build_failures(self) -> list:
+        return self.build_results.get("failures", [])
+
+
+@pytest.fixture(scope="session")
+def make_dbt_world(pg):
+    from handoff.platform.secrets import generate
+    from handoff.sim import SimCluster, SimCredentials
+
+    made: list[DbtWorld] = []
+
+    def make(scale: str = SCALE, seed: int = 7, prefix: str = "", build: bool = True) -> DbtWorld:
+        t0 = time.monotonic()
+        dbname = pg.create_database("dbtw")
+        bootstrap.grant_warehouse(pg.url(dbname), dbname)
+        with psycopg.connect(pg.url(dbname)) as conn:
+            migrate(conn, raw_tables())
+        secrets = generate()
+        sims = SimCluster(seed=seed, scale=scale, credentials=SimCredentials(
+            client_id=secrets["sim_client_id"], client_secret=secrets["sim_client_secret"]))
+        sims.start()
+        world = DbtWorld(pg=pg, sims=sims, dbname=dbname, prefix=prefix,
+                         workdir=Path(tempfile.mkdtemp(prefix="handoff-dbtw-")))
+        made.append(world)
+        world.extract()
+        world.timings["extract"] = [round(time.monotonic() - t0, 1)]
+        if build:
+            world.build_results = world.build()
+        return world
+
+    yield make
+    for world in made:
+        world.sims.stop()
+        pg.drop_database(world.dbname)
+        subprocess.run(["rm", "-rf", str(world.workdir)], check=False)
+
+
+@pytest.fixture(scope="session")
+def dbt_world(make_dbt_world) -> DbtWorld:
+    return make_dbt_world()

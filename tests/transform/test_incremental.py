@@ -1,0 +1,118 @@
+"""After the world ticks (edits, hard deletes, approvals, new deals), an incremental dbt build equals a
+full refresh, row for row, in every canonical, restricted, marts and outbox relation.
+
+This test moves its world, so it makes its own (own database and simulators): the session's
+`dbt_world` stays at tick 0 for the truth tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pytest
+
+LAYERS = ("canonical", "restricted", "marts", "outbox")
+TICKS = 48
+# Columns that legitimately depend on when the build ran, not on the data (none expected in
+# canonical/restricted): build stamps, and lags measured against now().
+TIME_OF_BUILD = re.compile(r"^(built_at|dbt_\w+|_dbt_\w+|as_of|as_of_at|refreshed_at|computed_at|generated_at|"
+                           r"\w*lag_seconds|\w*lag_minutes|\w*age_seconds|\w*age_minutes|seconds_since_\w+|"
+                           r"minutes_since_\w+|is_stale|freshness_status|status_as_of)$")
+TIME_OF_BUILD_TABLES = {"rpt_integration_health"}  # per-feed lag vs now(): compared without volatile columns
+
+
+@pytest.fixture(scope="module")
+def moved(make_dbt_world):
+    world = make_dbt_world()
+    c = world.schema("canonical")
+    before = {
+        "entries": {r[0] for r in world.query(f"SELECT time_entry_id FROM {c}.time_entry")},
+        "approved": {r[0] for r in world.query(f"SELECT time_entry_id FROM {c}.time_entry WHERE is_approved")},
+        "engagements": {r[0] for r in world.query(f"SELECT engagement_id FROM {c}.engagement")},
+        "projects": {r[0] for r in world.query(f"SELECT project_id FROM {c}.project")},
+    }
+    world.sims.advance(TICKS)
+    runs = {f"{r.source}.{r.stream}": r for r in world.extract()}
+    incremental = world.build()
+    full = world.build("--full-refresh", prefix="fr_")
+    return world, before, runs, incremental, full
+
+
+def test_the_world_moved(moved):
+    world, before, runs, _, _ = moved
+    te = runs["kantata.time_entries"]
+    assert te.changed > 100 and te.deletes >= 1, te
+    c = world.schema("canonical")
+    after = {r[0] for r in world.query(f"SELECT time_entry_id FROM {c}.time_entry")}
+    assert after - before["entries"], "new time entries reached canonical"
+    assert before["entries"] - after, "hard-deleted time entries left canonical"
+    approved = {r[0] for r in world.query(f"SELECT time_entry_id FROM {c}.time_entry WHERE is_approved")}
+    assert (approved - before["approved"]) & before["entries"], "approvals of existing entries reached canonical"
+    assert {r[0] for r in world.query(f"SELECT engagement_id FROM {c}.engagement")} - before["engagements"]
+    assert {r[0] for r in world.query(f"SELECT project_id FROM {c}.project")} - before["projects"]
+
+
+def test_time_entry_is_incremental(moved):
+    world = moved[0]
+    manifest = json.loads((world.target_dir() / "manifest.json").read_text())
+    mat = {n["name"]: n["config"]["materialized"] for n in manifest["nodes"].values()
+           if n["resource_type"] == "model" and n["schema"] == world.schema("canonical")}
+    assert mat.get("time_entry") == "incremental", mat
+
+
+def test_incremental_time_entries_equal_truth(moved):
+    world = moved[0]
+    truth = world.sims.truth("kantata", "time_entries")["records"]
+    want = {r["id"]: (r["time_in_minutes"], r["approved"], r["updated_at"][:19]) for r in truth}
+    rows = world.query(f"SELECT coalesce(source_ids->>'kantata', time_entry_id), (hours * 60)::int, is_approved, "
+                       f"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+                       f"FROM {world.schema('canonical')}.time_entry")
+    got = {r[0]: tuple(r[1:]) for r in rows}
+    assert (sorted(set(got) - set(want))[:20], sorted(set(want) - set(got))[:20]) == ([], [])
+    diff = {k: (got[k], want[k]) for k in want if got[k] != want[k]}
+    assert dict(list(diff.items())[:20]) == {}
+
+
+def relations(world, schema: str) -> list[str]:
+    return [r[0] for r in world.query(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1", schema)]
+
+
+def columns(world, schema: str, rel: str) -> list[tuple[str, str]]:
+    return world.query("SELECT column_name, data_type FROM information_schema.columns "
+                       "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", schema, rel)
+
+
+def _select(schema: str, rel: str, cols: list[tuple[str, str]]) -> str:
+    exprs = [f'"{c}"::jsonb' if t == "json" else f'"{c}"' for c, t in cols]
+    return f'SELECT {", ".join(exprs)} FROM "{schema}"."{rel}"'
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_incremental_equals_full_refresh(moved, layer):
+    world = moved[0]
+    inc, full = world.schema(layer), world.schema(layer, prefix="fr_")
+    rels = relations(world, inc)
+    if layer != "outbox":
+        assert rels, f"nothing in {inc}"
+    assert rels == relations(world, full)
+    diffs, compared = {}, Counter()
+    for rel in rels:
+        cols = columns(world, inc, rel)
+        assert cols == columns(world, full, rel), rel
+        cols = [(c, t) for c, t in cols if not TIME_OF_BUILD.match(c)]
+        if rel in TIME_OF_BUILD_TABLES:
+            cols = [(c, t) for c, t in cols if not t.startswith(("timestamp", "interval"))
+                    and not re.search(r"lag|age|since|stale|status", c)]
+        a, b = _select(inc, rel, cols), _select(full, rel, cols)
+        only_inc = world.query(f"({a}) EXCEPT ALL ({b}) LIMIT 5")
+        only_full = world.query(f"({b}) EXCEPT ALL ({a}) LIMIT 5")
+        compared[rel] = world.query(f"SELECT count(*) FROM ({a}) x")[0][0]
+        if only_inc or only_full:
+            diffs[rel] = {"columns": [c for c, _ in cols], "only_incremental": only_inc, "only_full_refresh": only_full}
+    assert diffs == {}
+    if layer == "canonical":
+        assert compared["time_entry"] > 1000, compared

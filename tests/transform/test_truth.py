@@ -1,0 +1,246 @@
+"""Ground truth decides: the world the simulators hold, extracted and built by dbt, against their truth.
+
+The reconciliation-exceptions mart names exactly the deliberate messiness cases (`sims.cases()`),
+case by case; hours per project and per person, invoice and payment totals per customer equal the
+truth endpoints exactly. One world per session (`dbt_world`, default scale), read-only here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+
+CONTRACT = {
+    "customer": "customer_id customer_name domain country currency salesforce_account_id hubspot_company_id "
+                "netsuite_customer_id match_rule",
+    "contact": "contact_id customer_id first_name last_name email title salesforce_contact_id hubspot_contact_id",
+    "engagement": "engagement_id customer_id engagement_name stage is_closed is_won close_date closed_won_at amount "
+                  "currency created_at salesforce_opportunity_id hubspot_deal_id",
+    "contract_line": "contract_line_id engagement_id line_name product_code quantity unit_price amount currency "
+                     "service_date",
+    "project": "project_id engagement_id customer_id project_name status is_archived contract_type contract_value "
+               "currency start_date due_date created_at kantata_workspace_id netsuite_job_id netsuite_customer_id "
+               "netsuite_subsidiary_id netsuite_service_item_id",
+    "project_task": "task_id project_id parent_task_id task_name task_type state is_billable is_fixed_fee "
+                    "budget_amount currency start_date due_date completed_at",
+    "resource": "resource_id full_name email practice department company_id company_name currency employee_type "
+                "hire_date termination_date is_active weekly_capacity_hours fte kantata_user_id netsuite_employee_id "
+                "netsuite_subsidiary_id match_rule",
+    "time_entry": "time_entry_id project_id task_id resource_id kantata_user_id date_performed hours is_billable "
+                  "is_approved bill_rate billable_amount currency is_invoiced created_at updated_at submission_id",
+    "expense": "expense_id project_id resource_id expense_date amount currency category is_billable is_reimbursable",
+    "invoice": "invoice_id invoice_number customer_id project_id netsuite_subsidiary_id invoice_date due_date currency "
+               "amount amount_remaining status",
+    "payment": "payment_id customer_id project_id invoice_id payment_date currency amount",
+    "billing_event": "billing_event_id project_id task_id event_type event_date amount currency",
+    "fx_rate": "fx_rate_id from_currency to_currency effective_date valid_to exchange_rate",
+}
+
+
+def test_dbt_build_has_no_failures(dbt_world):
+    """dbt's own tests (keys, relationships, accepted values, unit tests) pass on the world."""
+    assert dbt_world.build_failures == []
+
+
+def test_canonical_contract_columns(dbt_world):
+    schema = dbt_world.schema("canonical")
+    cols: dict[str, set[str]] = defaultdict(set)
+    for t, c in dbt_world.query("SELECT table_name, column_name FROM information_schema.columns "
+                                "WHERE table_schema = %s", schema):
+        cols[t].add(c)
+    missing = {t: sorted((set(spec.split()) | {"system_of_record", "source_ids"}) - cols.get(t, set()))
+               for t, spec in CONTRACT.items()}
+    assert {t: m for t, m in missing.items() if m} == {}
+
+
+# -- the reconciliation-exceptions mart, case by case ------------------------------------------
+
+@pytest.fixture(scope="module")
+def cases(dbt_world) -> dict:
+    return dbt_world.sims.cases()
+
+
+@pytest.fixture(scope="module")
+def exceptions(dbt_world) -> dict[str, list[tuple]]:
+    rows = dbt_world.query(
+        f"SELECT exception_type, entity_type, entity_id, system, detail, fix_owner, related_ids "
+        f"FROM {dbt_world.schema('marts')}.rpt_reconciliation_exceptions")
+    out: dict[str, list[tuple]] = defaultdict(list)
+    for r in rows:
+        out[r[0]].append(r)
+    return out
+
+
+def ids(rows) -> set[str]:
+    return {r[2] for r in rows}
+
+
+def test_exceptions_have_owner_system_and_detail(exceptions):
+    bad = [r[:4] for rows in exceptions.values() for r in rows
+           if not (r[1] and r[2] and r[3] and r[4] and r[5] in ("finance", "pmo", "master_data"))]
+    assert bad == []
+
+
+def test_exceptions_unique(dbt_world):
+    dup = dbt_world.query(f"SELECT exception_type, entity_type, entity_id, count(*) FROM "
+                          f"{dbt_world.schema('marts')}.rpt_reconciliation_exceptions GROUP BY 1, 2, 3 HAVING count(*) > 1")
+    assert dup == []
+
+
+def test_closed_won_without_project(cases, exceptions):
+    rows = exceptions["closed_won_without_project"]
+    assert cases["closed_won_without_project"], "the world holds the case"
+    assert ids(rows) == set(cases["closed_won_without_project"])
+    assert {r[3] for r in rows} == {"salesforce"}
+
+
+def test_time_on_closed_project(cases, exceptions):
+    case = cases["time_on_closed_project"]
+    rows = exceptions["time_on_closed_project"]
+    assert ids(rows) == set(case["time_entry_ids"])
+    assert {(r[6] or {}).get("kantata_workspace_id") for r in rows} == {str(case["workspace_id"])}
+    assert {str((r[6] or {}).get("netsuite_job_id")) for r in rows} == {str(case["job_id"])}
+
+
+def test_employee_missing_in_netsuite(cases, exceptions):
+    assert ids(exceptions["employee_missing_in_netsuite"]) == set(cases["employee_missing_in_netsuite"])
+
+
+def test_hubspot_duplicates(cases, exceptions):
+    got = {r[2]: (r[6] or {}).get("salesforce_account_id") for r in exceptions["hubspot_duplicates"]}
+    assert got == {str(k): v for k, v in cases["hubspot_duplicates"].items()}
+
+
+def test_edited_after_approval(cases, exceptions):
+    want = set(cases["edited_after_approval"])
+    got = ids(exceptions["edited_after_approval"])
+    assert want, "the world holds the case"
+    assert (sorted(got - want)[:20], sorted(want - got)[:20]) == ([], [])
+
+
+def test_currency_mix(cases, exceptions, dbt_world):
+    got: dict[str, set[str]] = defaultdict(set)
+    for r in exceptions["currency_mix"]:
+        got[(r[6] or {}).get("currency")].add(r[2])
+    assert dict(got) == {c: set(ws) for c, ws in cases["currency_mix"].items()}
+    # ... and the canonical projects carry those currencies
+    canon = defaultdict(set)
+    for ws, cur in dbt_world.query(f"SELECT kantata_workspace_id, currency FROM {dbt_world.schema('canonical')}.project "
+                                   "WHERE kantata_workspace_id IS NOT NULL"):
+        canon[cur].add(ws)
+    assert dict(canon) == {c: set(ws) for c, ws in cases["currency_mix"].items()}
+
+
+# -- hours -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def truth_entries(dbt_world) -> list[dict]:
+    return dbt_world.sims.truth("kantata", "time_entries")["records"]
+
+
+@pytest.fixture(scope="module")
+def canonical_entries(dbt_world) -> list[tuple]:
+    c = dbt_world.schema("canonical")
+    return dbt_world.query(
+        f"SELECT coalesce(t.source_ids->>'kantata', t.time_entry_id), p.kantata_workspace_id, t.resource_id, "
+        f"t.kantata_user_id, t.hours, t.is_approved, t.is_billable "
+        f"FROM {c}.time_entry t LEFT JOIN {c}.project p USING (project_id)")
+
+
+def hours(minutes: int) -> Decimal:
+    return (Decimal(minutes) / 60).quantize(Decimal("0.01"))
+
+
+def test_time_entry_ids_equal_truth(dbt_world, truth_entries, canonical_entries):
+    want = {r["id"] for r in truth_entries}
+    got = [r[0] for r in canonical_entries]
+    assert len(got) == len(set(got))
+    got_set = set(got)
+    deleted = set(dbt_world.sims.cases()["deleted_time_entries"])
+    assert deleted and not (deleted & got_set), sorted(deleted & got_set)[:20]
+    assert (sorted(got_set - want)[:20], sorted(want - got_set)[:20]) == ([], [])
+
+
+def _totals(rows, key):
+    all_, approved = defaultdict(Decimal), defaultdict(Decimal)
+    for r in rows:
+        k, h, ok = key(r)
+        all_[k] += h
+        if ok:
+            approved[k] += h
+    return dict(all_), {k: v for k, v in approved.items() if v}
+
+
+def test_hours_per_project_equal_truth(truth_entries, canonical_entries):
+    want = _totals(truth_entries, lambda r: (r["workspace_id"], hours(r["time_in_minutes"]), r["approved"]))
+    got = _totals(canonical_entries, lambda r: (r[1], Decimal(r[4]), r[5]))
+    assert got[0] == want[0], "all hours per project"
+    assert got[1] == want[1], "approved hours per project"
+    bill_want = _totals(truth_entries, lambda r: (r["workspace_id"], hours(r["time_in_minutes"]), r["billable"]))[1]
+    bill_got = _totals(canonical_entries, lambda r: (r[1], Decimal(r[4]), r[6]))[1]
+    assert bill_got == bill_want, "billable hours per project"
+
+
+def test_hours_per_person_equal_truth(dbt_world, truth_entries, canonical_entries):
+    sims = dbt_world.sims
+    email_of_user = {u["id"]: u["email_address"].lower() for u in sims.truth("kantata", "users")["records"]}
+    worker_of_email = {w["Email"].lower(): w["Worker_ID"] for w in sims.truth("workday", "Handoff_Workers")["records"]}
+    want_user = _totals(truth_entries, lambda r: (r["user_id"], hours(r["time_in_minutes"]), r["approved"]))
+    got_user = _totals(canonical_entries, lambda r: (r[3], Decimal(r[4]), r[5]))
+    assert got_user == want_user, "hours per Kantata user (all, approved)"
+    want_res = _totals(truth_entries, lambda r: (worker_of_email.get(email_of_user[r["user_id"]]),
+                                                 hours(r["time_in_minutes"]), r["approved"]))
+    got_res = _totals(canonical_entries, lambda r: (r[2], Decimal(r[4]), r[5]))
+    assert got_res == want_res, "hours per resource (Workday worker), all and approved"
+
+
+# -- invoices and payments ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ns(dbt_world) -> dict:
+    sims = dbt_world.sims
+    jobs = {j["id"]: j for j in sims.truth("netsuite", "job")["records"]}
+    customers = {c["id"] for c in sims.truth("netsuite", "customer")["records"]}
+    tx = sims.truth("netsuite", "transaction")["records"]
+
+    def customer_of(entity: str) -> str:
+        if entity in customers:
+            return entity
+        job = jobs[entity]
+        return job.get("customer") or job["parent"]
+
+    out = {}
+    for typ in ("CustInvc", "CustPymt"):
+        per_customer, per_id = defaultdict(Decimal), {}
+        for r in tx:
+            if r["type"] == typ:
+                per_customer[customer_of(r["entity"])] += Decimal(r["foreigntotal"])
+                per_id[r["id"]] = Decimal(r["foreigntotal"])
+        out[typ] = (dict(per_customer), per_id)
+    return out
+
+
+def _canonical_money(world, table: str, id_col: str):
+    c = world.schema("canonical")
+    rows = world.query(
+        f"SELECT coalesce(x.source_ids->>'netsuite', x.{id_col}), cu.netsuite_customer_id, x.amount "
+        f"FROM {c}.{table} x LEFT JOIN {c}.customer cu USING (customer_id)")
+    per_customer, per_id = defaultdict(Decimal), {}
+    for tid, cust, amount in rows:
+        per_customer[cust] += amount
+        assert tid not in per_id, f"{table} {tid} twice"
+        per_id[tid] = amount
+    return dict(per_customer), per_id
+
+
+@pytest.mark.parametrize("table,id_col,typ", [("invoice", "invoice_id", "CustInvc"),
+                                              ("payment", "payment_id", "CustPymt")])
+def test_money_per_customer_equals_truth(dbt_world, ns, table, id_col, typ):
+    want_customer, want_id = ns[typ]
+    assert want_id, f"the world has no {typ}: use a scale with payments"
+    got_customer, got_id = _canonical_money(dbt_world, table, id_col)
+    assert (sorted(set(got_id) - set(want_id)), sorted(set(want_id) - set(got_id))) == ([], [])
+    assert {k: v for k, v in got_id.items() if v != want_id[k]} == {}, f"{table} amounts"
+    assert got_customer == want_customer, f"{table} totals per NetSuite customer"
