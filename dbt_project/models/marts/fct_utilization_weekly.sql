@@ -1,0 +1,87 @@
+-- Weekly utilization per resource (ISO weeks, Monday start).
+-- Hours: every time entry logged in the week (draft, submitted or approved; hard-deleted ones
+-- are gone), split billable / non-billable; approved_billable_hours for the stricter view.
+-- Capacity: the worker's weekly capacity (Workday Scheduled_Weekly_Hours) prorated by the
+-- working days (Mon-Fri) of the week the person was employed (hire and termination dates).
+-- utilization = billable_hours / capacity_hours (null when there is no capacity).
+with entries as (
+    select
+        resource_id,
+        date_trunc('week', date_performed)::date as week_start,
+        sum(hours) filter (where is_billable) as billable_hours,
+        sum(hours) filter (where not is_billable) as non_billable_hours,
+        sum(hours) filter (where is_billable and is_approved) as approved_billable_hours
+    from {{ ref('time_entry') }}
+    where resource_id is not null
+    group by 1, 2
+),
+
+bounds as (
+    select min(week_start) as first_week, max(week_start) as last_week from entries
+),
+
+weeks as (
+    select generate_series(first_week, last_week, interval '7 day')::date as week_start
+    from bounds
+    where first_week is not null
+),
+
+resources as (
+    select * from {{ ref('resource') }}
+),
+
+spine as (
+    select r.resource_id, w.week_start
+    from resources as r
+    cross join weeks as w
+    where (r.hire_date is null or r.hire_date <= w.week_start + 4)
+      and (r.termination_date is null or r.termination_date >= w.week_start)
+    union
+    select e.resource_id, e.week_start
+    from entries as e
+    inner join resources as r on r.resource_id = e.resource_id
+),
+
+sized as (
+    select
+        s.resource_id,
+        s.week_start,
+        r.full_name,
+        r.practice,
+        r.department,
+        r.company_id,
+        r.weekly_capacity_hours,
+        greatest(0,
+            least(s.week_start + 4, coalesce(r.termination_date, s.week_start + 4))
+            - greatest(s.week_start, coalesce(r.hire_date, s.week_start)) + 1
+        ) as working_days_employed
+    from spine as s
+    inner join resources as r on r.resource_id = s.resource_id
+)
+
+select
+    s.resource_id || ':' || to_char(s.week_start, 'YYYY-MM-DD') as resource_week_id,
+    s.resource_id,
+    s.full_name,
+    s.practice,
+    s.department,
+    s.company_id,
+    s.week_start,
+    (s.week_start + 6) as week_end,
+    extract(isoyear from s.week_start)::int as iso_year,
+    extract(week from s.week_start)::int as iso_week,
+    coalesce(e.billable_hours, 0)::numeric(10, 2) as billable_hours,
+    coalesce(e.non_billable_hours, 0)::numeric(10, 2) as non_billable_hours,
+    (coalesce(e.billable_hours, 0) + coalesce(e.non_billable_hours, 0))::numeric(10, 2) as total_hours,
+    coalesce(e.approved_billable_hours, 0)::numeric(10, 2) as approved_billable_hours,
+    s.weekly_capacity_hours::numeric(10, 2) as weekly_capacity_hours,
+    s.working_days_employed,
+    round(coalesce(s.weekly_capacity_hours, 0) * s.working_days_employed / 5.0, 2)::numeric(10, 2)
+        as capacity_hours,
+    round(coalesce(e.billable_hours, 0)
+          / nullif(round(coalesce(s.weekly_capacity_hours, 0) * s.working_days_employed / 5.0, 2), 0), 4)::numeric(8, 4)
+        as utilization
+from sized as s
+left join entries as e
+    on e.resource_id = s.resource_id
+   and e.week_start = s.week_start

@@ -1,0 +1,297 @@
+-- One row per reconciliation exception: what does not line up across the systems, in the words and
+-- ids of the system that holds the record (entity_id is the id as that system knows it: Salesforce
+-- opportunity id, Kantata time entry / workspace id, Workday worker id, HubSpot company id...), who can
+-- fix it (fix_owner) and when it became visible (detected_at: the evidence's own timestamp; null when
+-- the data carries none). How each type is detected:
+--   closed_won_without_project    a won engagement (opportunity/deal) that no project references, won
+--                                 more than two days before the as-of date (time to set the project up)
+--   time_on_closed_project        a time entry on a closed project, dated after the project's end date
+--   employee_missing_in_netsuite  a Workday worker with no NetSuite employee (externalid or email)
+--   hubspot_duplicates            a HubSpot company that identity resolution merged into a Salesforce
+--                                 account by domain or normalized name (same customer, second record)
+--   edited_after_approval         an approved time entry whose updated_at differs from its submission's
+--                                 approval moment (the updated_at most of the submission's approved
+--                                 entries share: approval stamps them all at once; an edit moves one)
+--   currency_mix                  every project (Kantata workspace) with its currency, job and
+--                                 subsidiary (severity info): the firm bills in USD, GBP and EUR through
+--                                 different subsidiaries; the marts convert at NetSuite's rates
+--   identity_unmatched / identity_ambiguous   int_identity_exceptions (other than the above)
+--   outbox_blocked                approved time / billing events the outbox cannot post, grouped per
+--                                 (record type, reason, project, accounting period)
+with projects as (
+    select * from {{ ref('project') }}
+),
+
+time_entries as (
+    select * from {{ ref('time_entry') }}
+),
+
+closed_won_without_project as (
+    select
+        'closed_won_without_project'::text as exception_type,
+        case when e.salesforce_opportunity_id is not null then 'salesforce_opportunity' else 'hubspot_deal' end
+            as entity_type,
+        coalesce(e.salesforce_opportunity_id, e.hubspot_deal_id, e.engagement_id) as entity_id,
+        case when e.salesforce_opportunity_id is not null then 'salesforce' else 'hubspot' end as system,
+        'Engagement "' || coalesce(e.engagement_name, '?') || '" is closed won'
+            || coalesce(' since ' || e.closed_won_at::date, '')
+            || ' but no Kantata workspace / NetSuite job references it' as detail,
+        'pmo'::text as fix_owner,
+        'error'::text as severity,
+        null::text as project_id,
+        e.customer_id,
+        null::text as resource_id,
+        null::text as currency,
+        jsonb_strip_nulls(jsonb_build_object('engagement_id', e.engagement_id,
+            'salesforce_opportunity_id', e.salesforce_opportunity_id, 'hubspot_deal_id', e.hubspot_deal_id,
+            'customer_id', e.customer_id, 'amount', e.amount, 'currency', e.currency)) as related_ids,
+        coalesce(e.closed_won_at, e.close_date::timestamptz) as detected_at
+    from {{ ref('engagement') }} as e
+    cross join {{ ref('dim_as_of_date') }} as a
+    left join {{ ref('stg_salesforce__opportunities') }} as o on o.opportunity_id = e.salesforce_opportunity_id
+    left join {{ ref('stg_hubspot__deals') }} as d on d.deal_id = e.hubspot_deal_id
+    where e.is_won
+      and not exists (select 1 from projects as p where p.engagement_id = e.engagement_id)
+      -- two days' grace: a deal won (last changed) in the last two days may not have its workspace
+      -- yet (closed_won_at is capped at the planned close date, which a late win does not move)
+      and greatest(e.closed_won_at, o.last_modified_at, d.last_modified_at)::date < a.as_of_date - 2
+),
+
+time_on_closed_project as (
+    select
+        'time_on_closed_project',
+        'kantata_time_entry',
+        t.time_entry_id,
+        'kantata',
+        'Time entry of ' || t.hours || ' h dated ' || t.date_performed || ' on project "' || coalesce(p.project_name, '?')
+            || '", closed (end date ' || coalesce(p.due_date::text, '?') || ')',
+        'pmo',
+        'error',
+        p.project_id,
+        p.customer_id,
+        t.resource_id,
+        t.currency,
+        jsonb_strip_nulls(jsonb_build_object('kantata_workspace_id', p.kantata_workspace_id,
+            'netsuite_job_id', p.netsuite_job_id, 'resource_id', t.resource_id,
+            'kantata_user_id', t.kantata_user_id, 'date_performed', t.date_performed)),
+        t.created_at
+    from time_entries as t
+    inner join projects as p on p.project_id = t.project_id
+    where p.status = 'closed'
+      and t.date_performed > p.due_date
+),
+
+employee_missing_in_netsuite as (
+    select
+        'employee_missing_in_netsuite',
+        'workday_worker',
+        r.resource_id,
+        'workday',
+        'Workday worker ' || coalesce(r.full_name, '?') || ' (' || coalesce(r.company_name, '?')
+            || ') has no NetSuite employee: their approved time cannot be posted',
+        'master_data',
+        'error',
+        null::text,
+        null::text,
+        r.resource_id,
+        r.currency,
+        jsonb_strip_nulls(jsonb_build_object('kantata_user_id', r.kantata_user_id, 'email', r.email,
+            'company_id', r.company_id, 'hire_date', r.hire_date)),
+        r.hire_date::timestamptz
+    from {{ ref('resource') }} as r
+    where r.netsuite_employee_id is null
+),
+
+hubspot_duplicates as (
+    select
+        'hubspot_duplicates',
+        'hubspot_company',
+        x.source_id,
+        'hubspot',
+        'HubSpot company duplicates Salesforce account ' || coalesce(c.salesforce_account_id, '?')
+            || ' "' || coalesce(c.customer_name, '?') || '" (matched by ' || x.match_rule || ')',
+        'master_data',
+        'warning',
+        null::text,
+        x.customer_id,
+        null::text,
+        null::text,
+        jsonb_strip_nulls(jsonb_build_object('salesforce_account_id', c.salesforce_account_id,
+            'customer_id', x.customer_id, 'match_rule', x.match_rule)),
+        null::timestamptz
+    from {{ ref('int_customer_crosswalk') }} as x
+    inner join {{ ref('customer') }} as c on c.customer_id = x.customer_id
+    where x.system = 'hubspot'
+      and c.salesforce_account_id is not null
+),
+
+approved as (
+    select * from time_entries where is_approved and submission_id is not null
+),
+
+approval_moment as (
+    -- a submission's approval stamps all its entries' updated_at at once: its most common value
+    select distinct on (submission_id) submission_id, updated_at as approved_at
+    from (select submission_id, updated_at, count(*) as n from approved group by 1, 2) as s
+    order by submission_id, n desc, updated_at
+),
+
+edited_after_approval as (
+    select
+        'edited_after_approval',
+        'kantata_time_entry',
+        a.time_entry_id,
+        'kantata',
+        'Approved time entry (' || a.hours || ' h on ' || a.date_performed || ') changed at '
+            || to_char(a.updated_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+            || ' UTC; its submission ' || a.submission_id || ' was approved at '
+            || to_char(m.approved_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
+        'pmo',
+        'warning',
+        a.project_id,
+        null::text,
+        a.resource_id,
+        a.currency,
+        jsonb_strip_nulls(jsonb_build_object('submission_id', a.submission_id, 'project_id', a.project_id,
+            'approved_at', m.approved_at, 'updated_at', a.updated_at)),
+        a.updated_at
+    from approved as a
+    inner join approval_moment as m on m.submission_id = a.submission_id
+    where a.updated_at <> m.approved_at
+),
+
+currency_mix as (
+    select
+        'currency_mix',
+        'kantata_workspace',
+        p.kantata_workspace_id,
+        'kantata',
+        'Project "' || coalesce(p.project_name, '?') || '" is in ' || coalesce(p.currency, '?')
+            || coalesce(' (NetSuite job ' || p.netsuite_job_id, ' (no NetSuite job')
+            || coalesce(', subsidiary ' || p.netsuite_subsidiary_id, '') || ')'
+            || case when p.currency = '{{ var("reporting_currency") }}' then ''
+                    else '; reported in {{ var("reporting_currency") }} at NetSuite''s rate in effect' end,
+        'finance',
+        'info',
+        p.project_id,
+        p.customer_id,
+        null::text,
+        p.currency,
+        jsonb_strip_nulls(jsonb_build_object('netsuite_job_id', p.netsuite_job_id,
+            'netsuite_customer_id', p.netsuite_customer_id, 'netsuite_subsidiary_id', p.netsuite_subsidiary_id,
+            'currency', p.currency)),
+        p.created_at
+    from projects as p
+    where p.kantata_workspace_id is not null
+),
+
+identity as (
+    select
+        'identity_' || i.reason,
+        i.system || '_' || case i.entity_type when 'person' then 'person' when 'project' then 'project'
+                                else i.entity_type end,
+        i.source_id,
+        i.system,
+        initcap(i.entity_type) || ' ' || i.source_id || ' in ' || i.system || ': ' || i.detail
+            || ' (looked for in ' || i.missing_system || ')',
+        case i.entity_type when 'project' then 'pmo' else 'master_data' end,
+        'warning',
+        null::text,
+        null::text,
+        null::text,
+        null::text,
+        jsonb_strip_nulls(jsonb_build_object('missing_system', i.missing_system, 'candidates', i.candidates)),
+        null::timestamptz
+    from {{ ref('int_identity_exceptions') }} as i
+    -- already reported as employee_missing_in_netsuite
+    where not (i.entity_type = 'person' and i.system = 'workday' and i.missing_system = 'netsuite'
+               and i.reason = 'unmatched')
+),
+
+blocked_time as (
+    select
+        blocking_reason, fix_owner, project_id, coalesce(accounting_period_name, '-') as period_name,
+        count(*) as n, sum(hours) as hours, max(source_updated_at) as latest,
+        jsonb_agg(time_entry_id order by time_entry_id) as ids,
+        jsonb_agg(distinct resource_id) filter (where resource_id is not null) as resources,
+        min(job_id) as job_id
+    from {{ ref('outbox_time_entries') }}
+    where blocking_reason is not null
+    group by 1, 2, 3, 4
+),
+
+blocked_events as (
+    select
+        blocking_reason, fix_owner, project_id, coalesce(accounting_period_name, '-') as period_name,
+        count(*) as n, sum(amount) as amount, min(currency) as currency, max(event_date) as latest,
+        jsonb_agg(billing_event_id order by billing_event_id) as ids, min(job_id) as job_id
+    from {{ ref('outbox_billing_events') }}
+    where blocking_reason is not null
+    group by 1, 2, 3, 4
+),
+
+outbox_blocked as (
+    select
+        'outbox_blocked',
+        'outbox_time_entries',
+        blocking_reason || ':' || coalesce(project_id, '-') || ':' || period_name,
+        'netsuite',
+        n || ' approved time entr' || case when n = 1 then 'y' else 'ies' end || ' (' || hours
+            || ' h, period ' || period_name || ') cannot be posted: ' || blocking_reason,
+        fix_owner,
+        'warning',
+        project_id,
+        null::text,
+        null::text,
+        null::text,
+        jsonb_strip_nulls(jsonb_build_object('blocking_reason', blocking_reason, 'netsuite_job_id', job_id,
+            'accounting_period', period_name, 'time_entry_ids', ids, 'resource_ids', resources)),
+        latest
+    from blocked_time
+    union all
+    select
+        'outbox_blocked',
+        'outbox_billing_events',
+        blocking_reason || ':' || coalesce(project_id, '-') || ':' || period_name,
+        'netsuite',
+        n || ' completed billing event' || case when n = 1 then '' else 's' end || ' (' || amount || ' '
+            || coalesce(currency, '') || ', period ' || period_name || ') cannot be posted: ' || blocking_reason,
+        fix_owner,
+        'warning',
+        project_id,
+        null::text,
+        null::text,
+        currency,
+        jsonb_strip_nulls(jsonb_build_object('blocking_reason', blocking_reason, 'netsuite_job_id', job_id,
+            'accounting_period', period_name, 'billing_event_ids', ids)),
+        latest::timestamptz
+    from blocked_events
+),
+
+unioned as (
+    select * from closed_won_without_project
+    union all select * from time_on_closed_project
+    union all select * from employee_missing_in_netsuite
+    union all select * from hubspot_duplicates
+    union all select * from edited_after_approval
+    union all select * from currency_mix
+    union all select * from identity
+    union all select * from outbox_blocked
+)
+
+select
+    md5(exception_type || '|' || entity_type || '|' || entity_id) as exception_id,
+    exception_type,
+    entity_type,
+    entity_id,
+    system,
+    detail,
+    fix_owner,
+    severity,
+    project_id,
+    customer_id,
+    resource_id,
+    currency,
+    related_ids,
+    detected_at
+from unioned
