@@ -11,5 +11,5 @@ select
     {{ ns_bool("payload ->> 'isinactive'") }} as is_inactive,
     {{ ns_timestamp("payload ->> 'lastmodified'") }} as last_modified_at,
     loaded_at as _loaded_at
-from {{ source('raw_netsuite', 'billing_event') }}
+from {{ optional_source('raw_netsuite', 'billing_event') }} as src
 where not is_deleted

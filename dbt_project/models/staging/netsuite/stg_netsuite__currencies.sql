@@ -8,5 +8,5 @@ select
     {{ to_numeric("payload ->> 'currencyprecision'") }}::integer as currency_precision,
     {{ ns_timestamp("payload ->> 'lastmodified'") }} as last_modified_at,
     loaded_at as _loaded_at
-from {{ source('raw_netsuite', 'currency') }}
+from {{ optional_source('raw_netsuite', 'currency') }} as src
 where not is_deleted

@@ -9,7 +9,7 @@ select
     {{ ns_date("r.payload ->> 'effectivedate'") }} as effective_date,
     {{ ns_timestamp("r.payload ->> 'lastmodified'") }} as last_modified_at,
     r.loaded_at as _loaded_at
-from {{ source('raw_netsuite', 'currencyrate') }} as r
+from {{ optional_source('raw_netsuite', 'currencyrate') }} as r
 left join {{ ref('stg_netsuite__currencies') }} as base on base.currency_id = r.payload ->> 'basecurrency'
 left join {{ ref('stg_netsuite__currencies') }} as tran on tran.currency_id = r.payload ->> 'transactioncurrency'
 where not r.is_deleted

@@ -8,5 +8,5 @@ select
     {{ ns_bool("payload ->> 'isinactive'") }} as is_inactive,
     {{ ns_timestamp("payload ->> 'lastmodified'") }} as last_modified_at,
     loaded_at as _loaded_at
-from {{ source('raw_netsuite', 'item') }}
+from {{ optional_source('raw_netsuite', 'item') }} as src
 where not is_deleted

@@ -10,5 +10,5 @@ select
     {{ to_numeric("payload ->> 'foreignamount'") }} as amount,
     {{ ns_timestamp("payload ->> 'lastmodified'") }} as last_modified_at,
     loaded_at as _loaded_at
-from {{ source('raw_netsuite', 'payment_application') }}
+from {{ optional_source('raw_netsuite', 'payment_application') }} as src
 where not is_deleted

@@ -12,5 +12,5 @@ select
     payload ->> 'memo' as memo,
     {{ ns_timestamp("payload ->> 'lastmodified'") }} as last_modified_at,
     loaded_at as _loaded_at
-from {{ source('raw_netsuite', 'timebill') }}
+from {{ optional_source('raw_netsuite', 'timebill') }} as src
 where not is_deleted
