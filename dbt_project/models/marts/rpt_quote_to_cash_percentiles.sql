@@ -26,8 +26,8 @@ select
     s.stage,
     s.stage_order,
     count(d.days) as engagements,
-    percentile_cont(0.5) within group (order by d.days) as p50_days,
-    percentile_cont(0.9) within group (order by d.days) as p90_days,
+    round(percentile_cont(0.5) within group (order by d.days)::numeric, 1) as p50_days,
+    round(percentile_cont(0.9) within group (order by d.days)::numeric, 1) as p90_days,
     round(avg(d.days), 1) as mean_days,
     min(d.days) as min_days,
     max(d.days) as max_days
