@@ -2,13 +2,14 @@
 
 Fixture API (for the truth tests here and the transform DAG tests):
 
-- `make_dbt_world(scale="default", seed=7, prefix="", build=True)` (session scope) returns a new
+- `make_dbt_world(scale="default", seed=7, prefix="", build="build")` (session scope) returns a new
   `DbtWorld`: its own warehouse database on the session cluster (roles and grants as the platform
   makes them: `bootstrap.grant_warehouse` + `migrate(raw_tables())`), its own started `SimCluster`,
-  every stream extracted once (`extract_everything`) and, with `build=True`, one `dbt build` as
-  `handoff_transformer` into schemas `<prefix>staging`, `<prefix>canonical`, ... A model that
-  errors or is skipped fails the fixture with the tail of dbt's log; failed dbt *tests* do not
-  (they are in `world.build_failures`, asserted by `test_dbt_build_has_no_failures`).
+  every stream extracted once (`extract_everything`) and one `dbt build` as `handoff_transformer`
+  into schemas `<prefix>staging`, `<prefix>canonical`, ... A `dbt build` that cannot run (parse/compile error) fails the fixture with the tail of dbt's log;
+  failed dbt tests and the models they skipped do not stop the truth tests (they are in
+  `world.build_failures`, asserted by `test_dbt_build_has_no_failures`). `build="run"` runs
+  `dbt run` instead (no tests; strict: any model not built fails), `build=None` builds nothing.
   Everything is stopped and dropped at the end of the session.
 - `dbt_world` (session scope): `make_dbt_world()` at the default scale, built, prefix "" (the
   schemas analysts see). Treat it as read-only: tests that move the world make their own.
@@ -22,7 +23,7 @@ Fixture API (for the truth tests here and the transform DAG tests):
     .dbt(*args, prefix=None, check=True, timeout=600) -> CompletedProcess
                               runs dbt in dbt_project/ with this world's env (own target and log
                               dirs per prefix); check=True fails the test with the log tail
-    .build(*args, prefix=None) -> dict   `dbt build` + run_results; fails if a model errored
+    .build(*args, prefix=None, command="build", strict=False) -> dict   run_results + failures/not_built
     .extract()                extract every stream once more (after `sims.advance`)
     .query(sql, *params, url=None) -> list[tuple]   (admin URL unless given)
     .env(prefix=None)         the dbt environment (dict), e.g. for an Airflow connection's test
@@ -144,32 +145,40 @@ class DbtWorld:
     def run_results(self, prefix: str | None = None) -> dict:
         return json.loads((self.target_dir(prefix) / "run_results.json").read_text())
 
-    def build(self, *args: str, prefix: str | None = None) -> dict:
-        """`dbt build`: fails if any model/seed/snapshot errored or was skipped; returns the results
-        with `failures` = the dbt tests that failed or errored (a failing data test is a finding,
-        not a reason to stop the truth tests)."""
-        proc = self.dbt("build", *args, prefix=prefix, check=False)
+    def build(self, *args: str, prefix: str | None = None, command: str = "build", strict: bool = False) -> dict:
+        """`dbt build` (or `run`): fails at once if dbt could not run at all (rc 2: parse/compile) or,
+        with `strict`, if a model errored or was skipped. Returns the run results with
+        `failures`: dbt tests/unit tests that failed or errored, and `not_built`: models, seeds and
+        snapshots that errored or were skipped (a failing unit test skips its model): findings the
+        truth tests report one by one instead of stopping them all."""
+        proc = self.dbt(command, *args, prefix=prefix, check=False)
         try:
             results = self.run_results(prefix)["results"]
         except (OSError, ValueError, KeyError):
-            pytest.fail(f"dbt build {' '.join(args)} produced no run_results (rc {proc.returncode}):\n"
-                        f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}", pytrace=False)
-        broken = [r for r in results
-                  if not r["unique_id"].startswith(("test.", "unit_test."))
-                  and r["status"] not in ("success", "pass")]
-        if broken or (proc.returncode not in (0, 1)):
-            pytest.fail(f"dbt build {' '.join(args)} (rc {proc.returncode}): nodes not built: "
-                        f"{[(r['unique_id'], r['status'], (r.get('message') or '')[:300]) for r in broken]}\n"
+            results = None
+        if results is None or proc.returncode not in (0, 1):
+            pytest.fail(f"dbt {command} {' '.join(args)} failed (rc {proc.returncode}):\n"
+                        f"{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}\n--- dbt.log tail ---\n"
+                        f"{_tail(self.log_dir(prefix) / 'dbt.log', 60)}", pytrace=False)
+
+        def brief(r):
+            return (r["unique_id"], r["status"], (r.get("message") or "")[:300])
+
+        not_built = [brief(r) for r in results if r["unique_id"].startswith(("model.", "seed.", "snapshot."))
+                     and r["status"] != "success"]
+        failures = [brief(r) for r in results if r["unique_id"].startswith(("test.", "unit_test."))
+                    and r["status"] not in ("pass", "warn", "success")]
+        if strict and not_built:
+            pytest.fail(f"dbt {command} {' '.join(args)}: nodes not built: {not_built}\n"
                         f"{proc.stdout[-5000:]}\n--- dbt.log tail ---\n"
                         f"{_tail(self.log_dir(prefix) / 'dbt.log', 60)}", pytrace=False)
-        failures = [(r["unique_id"], r["status"], (r.get("message") or "")[:300]) for r in results
-                    if r["unique_id"].startswith(("test.", "unit_test."))
-                    and r["status"] not in ("success", "pass", "warn")]
-        return {"results": results, "failures": failures, "returncode": proc.returncode}
+        return {"results": results, "failures": failures, "not_built": not_built, "returncode": proc.returncode,
+                "stdout_tail": proc.stdout[-4000:]}
 
     @property
     def build_failures(self) -> list:
-        return self.build_results.get("failures", [])
+        """dbt tests that failed and models not built by the session build."""
+        return self.build_results.get("failures", []) + self.build_results.get("not_built", [])
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +188,7 @@ def make_dbt_world(pg):
 
     made: list[DbtWorld] = []
 
-    def make(scale: str = SCALE, seed: int = 7, prefix: str = "", build: bool = True) -> DbtWorld:
+    def make(scale: str = SCALE, seed: int = 7, prefix: str = "", build: str | None = "build") -> DbtWorld:
         t0 = time.monotonic()
         dbname = pg.create_database("dbtw")
         bootstrap.grant_warehouse(pg.url(dbname), dbname)
@@ -195,7 +204,7 @@ def make_dbt_world(pg):
         world.extract()
         world.timings["extract"] = [round(time.monotonic() - t0, 1)]
         if build:
-            world.build_results = world.build()
+            world.build_results = world.build(command=build, strict=build != "build")
         return world
 
     yield make

@@ -25,7 +25,7 @@ TIME_OF_BUILD_TABLES = {"rpt_integration_health"}  # per-feed lag vs now(): comp
 
 @pytest.fixture(scope="module")
 def moved(make_dbt_world):
-    world = make_dbt_world()
+    world = make_dbt_world(build="run")  # dbt's tests ran on the session world: models only here
     c = world.schema("canonical")
     before = {
         "entries": {r[0] for r in world.query(f"SELECT time_entry_id FROM {c}.time_entry")},
@@ -35,8 +35,8 @@ def moved(make_dbt_world):
     }
     world.sims.advance(TICKS)
     runs = {f"{r.source}.{r.stream}": r for r in world.extract()}
-    incremental = world.build()
-    full = world.build("--full-refresh", prefix="fr_")
+    incremental = world.build(command="run", strict=True)
+    full = world.build("--full-refresh", prefix="fr_", command="run", strict=True)
     return world, before, runs, incremental, full
 
 

@@ -41,7 +41,7 @@ CONTRACT = {
 
 def test_dbt_build_has_no_failures(dbt_world):
     """dbt's own tests (keys, relationships, accepted values, unit tests) pass on the world."""
-    assert dbt_world.build_failures == []
+    assert dbt_world.build_failures == [], dbt_world.build_results.get("stdout_tail")
 
 
 def test_canonical_contract_columns(dbt_world):
@@ -200,23 +200,30 @@ def test_hours_per_person_equal_truth(dbt_world, truth_entries, canonical_entrie
 
 @pytest.fixture(scope="module")
 def ns(dbt_world) -> dict:
+    """Truth totals per real customer. A NetSuite customer is a CRM customer's (externalid SF-<account>
+    or HS-<company>); a HubSpot company duplicating a Salesforce account (case `hubspot_duplicates`) is
+    that account's customer, so its NetSuite customer's money counts for the account."""
     sims = dbt_world.sims
+    dups = {str(k): v for k, v in sims.cases()["hubspot_duplicates"].items()}
     jobs = {j["id"]: j for j in sims.truth("netsuite", "job")["records"]}
-    customers = {c["id"] for c in sims.truth("netsuite", "customer")["records"]}
+    customers = {c["id"]: c for c in sims.truth("netsuite", "customer")["records"]}
     tx = sims.truth("netsuite", "transaction")["records"]
 
-    def customer_of(entity: str) -> str:
-        if entity in customers:
-            return entity
-        job = jobs[entity]
-        return job.get("customer") or job["parent"]
+    def customer_key(entity: str) -> str:
+        ns_id = entity if entity in customers else (jobs[entity].get("customer") or jobs[entity]["parent"])
+        ext = customers[ns_id].get("externalid") or ""
+        if ext.startswith("SF-"):
+            return f"SF:{ext[3:]}"
+        if ext.startswith("HS-"):
+            return f"SF:{dups[ext[3:]]}" if ext[3:] in dups else f"HS:{ext[3:]}"
+        return f"NS:{ns_id}"
 
     out = {}
     for typ in ("CustInvc", "CustPymt"):
         per_customer, per_id = defaultdict(Decimal), {}
         for r in tx:
             if r["type"] == typ:
-                per_customer[customer_of(r["entity"])] += Decimal(r["foreigntotal"])
+                per_customer[customer_key(r["entity"])] += Decimal(r["foreigntotal"])
                 per_id[r["id"]] = Decimal(r["foreigntotal"])
         out[typ] = (dict(per_customer), per_id)
     return out
@@ -225,8 +232,9 @@ def ns(dbt_world) -> dict:
 def _canonical_money(world, table: str, id_col: str):
     c = world.schema("canonical")
     rows = world.query(
-        f"SELECT coalesce(x.source_ids->>'netsuite', x.{id_col}), cu.netsuite_customer_id, x.amount "
-        f"FROM {c}.{table} x LEFT JOIN {c}.customer cu USING (customer_id)")
+        f"SELECT coalesce(x.source_ids->>'netsuite', x.{id_col}), "
+        f"coalesce('SF:' || cu.salesforce_account_id, 'HS:' || cu.hubspot_company_id, 'NS:' || cu.netsuite_customer_id), "
+        f"x.amount FROM {c}.{table} x LEFT JOIN {c}.customer cu USING (customer_id)")
     per_customer, per_id = defaultdict(Decimal), {}
     for tid, cust, amount in rows:
         per_customer[cust] += amount
@@ -243,4 +251,25 @@ def test_money_per_customer_equals_truth(dbt_world, ns, table, id_col, typ):
     got_customer, got_id = _canonical_money(dbt_world, table, id_col)
     assert (sorted(set(got_id) - set(want_id)), sorted(set(want_id) - set(got_id))) == ([], [])
     assert {k: v for k, v in got_id.items() if v != want_id[k]} == {}, f"{table} amounts"
-    assert got_customer == want_customer, f"{table} totals per NetSuite customer"
+    assert got_customer == want_customer, f"{table} totals per customer (Salesforce account, else HubSpot company)"
+
+
+def test_invoices_and_payments_sit_on_their_jobs_projects(dbt_world):
+    """Each invoice/payment's project is the one whose NetSuite job the transaction names; an invoice's
+    open amount is NetSuite's."""
+    sims, c = dbt_world.sims, dbt_world.schema("canonical")
+    tx = {r["id"]: r for r in sims.truth("netsuite", "transaction")["records"]}
+    wrong = []
+    for table, id_col in (("invoice", "invoice_id"), ("payment", "payment_id")):
+        for tid, job in dbt_world.query(
+                f"SELECT coalesce(x.source_ids->>'netsuite', x.{id_col}), p.netsuite_job_id "
+                f"FROM {c}.{table} x LEFT JOIN {c}.project p USING (project_id)"):
+            if tx[tid]["entity"] != job:
+                wrong.append((table, tid, tx[tid]["entity"], job))
+    assert wrong[:20] == []
+    remaining = {r["id"]: Decimal(r["foreignamountremaining"]) for r in tx.values()
+                 if r["type"] == "CustInvc" and r.get("foreignamountremaining") is not None}
+    got = dict(dbt_world.query(f"SELECT coalesce(source_ids->>'netsuite', invoice_id), amount_remaining "
+                               f"FROM {c}.invoice"))
+    if remaining:
+        assert {k: (got.get(k), v) for k, v in remaining.items() if got.get(k) != v} == {}
