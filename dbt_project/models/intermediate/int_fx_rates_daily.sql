@@ -10,8 +10,11 @@ with ranges as (
 ),
 
 bounds as (
-    select min(effective_date) - 730 as first_day,
-           greatest(max(effective_date), current_date) + 730 as last_day
+    -- vars fx_first_day / fx_last_day narrow the spine (unit tests)
+    select coalesce({{ "'" ~ var('fx_first_day') ~ "'::date" if var('fx_first_day', none) else 'null::date' }},
+                    min(effective_date) - 730) as first_day,
+           coalesce({{ "'" ~ var('fx_last_day') ~ "'::date" if var('fx_last_day', none) else 'null::date' }},
+                    greatest(max(effective_date), current_date) + 730) as last_day
     from ranges
 ),
 
