@@ -26,6 +26,7 @@ DATE_PROPS = {"createdate", "hs_lastmodifieddate", "lastmodifieddate", "closedat
 NUM_PROPS = {"amount", "quantity", "price", "hs_object_id"}
 ASSOC = {("deals", "companies"): "_company", ("line_items", "deals"): "_deal",
          ("contacts", "companies"): "associatedcompanyid"}
+ASSOC_TYPE_ID = {("deals", "companies"): 5, ("line_items", "deals"): 20, ("contacts", "companies"): 1}  # primary
 SEARCH_CAP = 10_000
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
              "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
@@ -88,6 +89,8 @@ class HubSpotServer(SystemServer):
         self.route("GET", base, self.list)
         self.route("POST", base + "/search", self.search)
         self.route("GET", base + r"/(?P<rid>\d+)", self.get)
+        self.route("POST", r"/crm/v4/associations/(?P<frm>%s)/(?P<to>%s)/batch/read" % (objs, objs),
+                   self.associations)
 
     # ---- auth / errors / headers ---------------------------------------------------------
     def authenticate(self, req):
@@ -216,6 +219,38 @@ class HubSpotServer(SystemServer):
                                                for r in page]}
         if end < len(rows):  # `total` counts every match; paging.next may point at the cap itself
             out["paging"] = {"next": {"after": str(end)}}
+        return out
+
+    def associations(self, req, frm, to):
+        """v4 `POST /crm/v4/associations/{from}/{to}/batch/read` `{"inputs": [{"id"}]}` (at most 1,000):
+        `{status, results: [{from: {id}, to: [{toObjectId (integer), associationTypes: [{category,
+        typeId, label}]}]}], startedAt, completedAt}`; ids with no association (or unknown) are
+        listed in `errors` (*unverified*: the real one answers 207 Multi-Status then; here 200)."""
+        frm, to = OBJECTS[frm], OBJECTS[to]
+        body = req.json() or {}
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or len(inputs) > 1000:
+            raise ApiError(400, "Invalid input JSON: 'inputs' must be a list of at most 1000 {id} objects.",
+                           "VALIDATION_ERROR")
+        field = ASSOC.get((frm, to))
+        stamp = clock.hs_datetime(self.world.now)
+        results, missing = [], []
+        for inp in inputs:
+            rid = str(inp.get("id") if isinstance(inp, dict) else inp)
+            rec = self.world.hs[frm].get(rid)
+            target = None
+            if rec is not None and field:
+                target = rec.get(field) if field.startswith("_") else rec["properties"].get(field)
+            if target:
+                results.append({"from": {"id": rid}, "to": [{"toObjectId": int(target), "associationTypes": [
+                    {"category": "HUBSPOT_DEFINED", "typeId": ASSOC_TYPE_ID[(frm, to)], "label": None}]}]})
+            else:
+                missing.append(rid)
+        out = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
+        if missing:
+            out.update(numErrors=1, errors=[{"status": "error", "category": "OBJECT_NOT_FOUND",
+                                              "message": f"No {to} is associated with {frm} {', '.join(missing)}.",
+                                              "context": {"fromObjectId": missing}}])
         return out
 
     def truth(self, obj):

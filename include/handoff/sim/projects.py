@@ -85,6 +85,7 @@ def open_project(w, rnd, source: str, deal_id: str, customer_key: str, customer_
          "team": team, "start_day": start_day, "end_day": start_day + duration, "stories": story_ids,
          "source": source, "deal_id": deal_id, "closed": False, "amount": amount}
     w.projects.append(p)
+    w.cases["currency_mix"].setdefault(currency, []).append(ws_id)  # the clock's new projects too
     return p
 
 

@@ -9,6 +9,8 @@ the 10,000-results cap of one query is never reached, and more than 10,000 ties 
 then by id: documented for the simulator, *unverified* for the real API). Archived (deleted)
 records never match search and the archived listing has no time filter: it is swept at the
 reconcile cadence (`handoff_extract_reconcile_minutes`), not every minute, and lands them as deletes.
+Deals carry their company and line items their deal as `associations` (v3 list shape), read per
+search page from the v4 associations batch endpoint, since search returns none.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from handoff.extract.state import StreamState
 from handoff.extract.stream import Page, Stream, Window, parse_ts
 
 SEARCH_LIMIT, SEARCH_CAP, LIST_LIMIT = 200, 10_000, 100
+SINGULAR = {"companies": "company", "contacts": "contact", "deals": "deal", "line_items": "line_item"}
 COMMON = ["createdate", "hs_object_id", "hs_lastmodifieddate"]
 PROPERTIES = {
     "companies": ["name", "domain", "industry", "country", "city", "hs_currency"],
@@ -86,6 +89,8 @@ class HubSpotStream(Stream):
                 "properties": props, "limit": SEARCH_LIMIT, "after": offset,
             })
             records = body.get("results", [])
+            if records and self.options.get("associations"):
+                records = self._with_associations(client, records)
             yield Page(records, f"search since={since.isoformat() if since else '-'} id>{tie_id} after={offset}")
             if not records or not ((body.get("paging") or {}).get("next") or {}).get("after"):
                 return
@@ -93,6 +98,23 @@ class HubSpotStream(Stream):
             # a record whenever one on an earlier page is archived or updated (the rest shift up).
             # (modified, id) > (last modified, last id) cannot be shifted, and never meets the cap.
             since, tie_id, offset = self._modified(records[-1]), str(records[-1]["id"]), 0
+
+    def _with_associations(self, client: Client, records: list[dict]) -> list[dict]:
+        """Search returns no associations: read them for the page with the v4 batch endpoint
+        (`POST /crm/v4/associations/{from}/{to}/batch/read`, one request per associated type) and
+        embed them as the v3 list shape (`associations.<type>.results[{id, type}]`). An association
+        changed without the record's modification time moving is seen at the record's next change."""
+        out = [dict(r) for r in records]
+        for other in self.options["associations"]:
+            body = client.json("POST", f"crm/v4/associations/{self.name}/{other}/batch/read",
+                               json={"inputs": [{"id": str(r["id"])} for r in records]}, replay_safe=True)
+            found = {str(a["from"]["id"]): a.get("to") or [] for a in body.get("results", [])}
+            kind = f"{SINGULAR[self.name]}_to_{SINGULAR[other]}"
+            for r in out:
+                links = [{"id": str(t["toObjectId"]), "type": kind} for t in found.get(str(r["id"]), [])]
+                if links:
+                    r["associations"] = {**(r.get("associations") or {}), other: {"results": links}}
+        return out
 
     def swept_tombstones(self, client: Client) -> Iterator[list[Tombstone]]:
         params = {"archived": "true", "limit": LIST_LIMIT, "properties": ",".join(self.properties(client))}
@@ -110,5 +132,8 @@ SOURCE = Source(
     name="hubspot",
     default_schedule="* * * * *",
     description="HubSpot CRM (acquired unit): companies, contacts, deals, line items",
-    streams=[HubSpotStream(name, models.HubSpotObject) for name in ("companies", "contacts", "deals", "line_items")],
+    streams=[HubSpotStream("companies", models.HubSpotObject),
+             HubSpotStream("contacts", models.HubSpotObject),
+             HubSpotStream("deals", models.HubSpotObject, associations=["companies"]),
+             HubSpotStream("line_items", models.HubSpotObject, associations=["deals"])],
 )

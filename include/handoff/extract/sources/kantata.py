@@ -7,6 +7,8 @@ at the next page boundary; the walk bounds each range by its newest `updated_at`
 so nothing can enter it, watches `meta.count`, and re-anchors when records leave it.
 Records are read in `results` order, not by iterating the top-level maps.
 Hard deletes have no feed: ids are reconciled against a full id listing, each confirmed by `only=`.
+Workspaces and users carry their external references (the CRM deal, the Workday worker) inlined as
+`external_references: [...]` (asked with `include=external_references`).
 """
 
 from __future__ import annotations
@@ -48,11 +50,15 @@ class KantataStream(Stream):
 
     def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         params = self._params
+        embed = self.options.get("embed", ())
+        include = {"include": ",".join(embed)} if embed else {}
 
         def fetch(since, before, offset):
             per_page = PER_PAGE
             records, body = client.list(self.name, params(since, before, per_page=per_page,
-                                                          page=offset // per_page + 1))
+                                                          page=offset // per_page + 1, **include))
+            if embed:
+                records = [_embed(r, body, embed) for r in records]
             return records, len(body.get("results", [])) >= per_page, total(body)
 
         def newest(since, before):
@@ -84,6 +90,19 @@ class KantataStream(Stream):
         return gone
 
 
+def _embed(rec: dict, body: dict, includes) -> dict:
+    """The record with its included associations inlined (Kantata returns them as top-level maps
+    keyed by id): `external_references` → a list of the reference records named by
+    `external_reference_ids`, in that order. A reference changed without the record's
+    `updated_at` moving is seen at the record's next change."""
+    out = dict(rec)
+    for inc in includes:
+        ids_field = {"external_references": "external_reference_ids"}[inc]
+        objs = body.get(inc) or {}
+        out[inc] = [objs[str(i)] for i in rec.get(ids_field) or [] if str(i) in objs]
+    return out
+
+
 class KantataStoryStream(KantataStream):
     deleted_field = "deleted_at"  # show_deleted=true lists soft-deleted stories, deleted_at set
 
@@ -94,10 +113,11 @@ SOURCE = Source(
     default_schedule="* * * * *",
     description="Kantata OX (PSA): projects, tasks, people, time and expenses",
     streams=[
-        KantataStream("workspaces", models.KtWorkspace, params={"include_archived": "true"}),
+        KantataStream("workspaces", models.KtWorkspace, params={"include_archived": "true"},
+                      embed=["external_references"]),
         KantataStoryStream("stories", models.KtStory, params={
             "show_archived": "true", "show_deleted": "true", "show_from_archived_workspaces": "true"}),
-        KantataStream("users", models.KtUser),
+        KantataStream("users", models.KtUser, embed=["external_references"]),
         KantataStream("time_entries", models.KtTimeEntry, params={"from_archived_workspaces": "true"}),
         KantataStream("expenses", models.KtExpense, params={"from_archived_workspaces": "true"}),
     ],
