@@ -19,6 +19,13 @@ items as (
     select * from {{ ref('stg_netsuite__items') }}
 ),
 
+period_of_day as (
+    -- the period of each distinct work date (a range join per date, not per entry)
+    select d.tran_date, p.accounting_period_id, p.period_name, p.is_closed
+    from (select distinct date_performed as tran_date from entries) as d
+    inner join periods as p on d.tran_date between p.start_date and p.end_date
+),
+
 mapped as (
     select
         t.time_entry_id,
@@ -51,7 +58,7 @@ mapped as (
     left join {{ ref('resource') }} as r on r.resource_id = t.resource_id
     left join {{ ref('project') }} as p on p.project_id = t.project_id
     left join items as i on i.item_id = p.netsuite_service_item_id
-    left join periods as ap on t.date_performed between ap.start_date and ap.end_date
+    left join period_of_day as ap on ap.tran_date = t.date_performed
 ),
 
 checked as (
