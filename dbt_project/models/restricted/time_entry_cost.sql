@@ -1,8 +1,11 @@
+{{ config(materialized='view') }}
 {#- Cost of each time entry: the resource's cost rate in effect on the entry's date
     (effective_from <= date_performed < effective_to) × its exact duration (minutes / 60), in the
     rate's currency (the worker's company currency, which may differ from the project's).
     An entry dated before the resource's first rate, or without a resource, has no rate: hourly_cost_rate,
-    cost_amount and rate_effective_from are null (never a guessed rate). -#}
+    cost_amount and rate_effective_from are null (never a guessed rate).
+    A view: always consistent with the incremental canonical.time_entry (edits, deletes, rate changes)
+    and free to build; what reads it (margin marts) pays the join once. -#}
 select
     t.time_entry_id::text as time_entry_id,
     t.resource_id::text as resource_id,
