@@ -1,4 +1,4 @@
-"""The `handoff` command: `up`, `down`, `status`, and `sim serve` (the simulators)."""
+"""The `handoff` command: `up`, `down`, `status`, `env`, `psql`, and `sim serve` (the simulators)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,22 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_psql(args: argparse.Namespace) -> int:
+    """psql on the warehouse: as the analyst (`--analyst`), the loader (`--loader`) or the admin."""
+    import os
+
+    from handoff.platform.deployment import PlatformError, psql_command
+    from handoff.platform.secrets import load_or_create
+
+    deployment = _deployment()
+    if not (deployment.home / "secrets.json").exists():
+        raise PlatformError("no deployment here yet: run `handoff up` first")
+    secrets, _ = load_or_create(deployment.home / "secrets.json")
+    argv, env = psql_command(deployment, args.role, secrets, args.psql_args)
+    os.execvpe(argv[0], argv, env)  # the password travels in PGPASSWORD, never on the command line
+    return 0  # pragma: no cover
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handoff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop everything `up` started; data stays").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
     sub.add_parser("env", help="print the Airflow environment as shell exports").set_defaults(func=cmd_env)
+    psql = sub.add_parser("psql", help="psql on the warehouse (admin unless --analyst or --loader)")
+    who = psql.add_mutually_exclusive_group()
+    who.add_argument("--analyst", dest="role", action="store_const", const="analyst",
+                     help="as handoff_analyst: canonical and marts, read-only")
+    who.add_argument("--loader", dest="role", action="store_const", const="loader", help="as handoff_loader")
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql (e.g. -c 'select 1')")
+    psql.set_defaults(func=cmd_psql, role="admin")
     from handoff.sim.cli import register
 
     register(sub)

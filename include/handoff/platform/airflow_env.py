@@ -41,6 +41,8 @@ def airflow_settings(*, parallelism: int, idle_sleep: float, api_port: int,
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(idle_sleep),
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{api_host}:{api_port}/execution/",
+        # astronomer-cosmos reports every task and DAG run to a third party unless told not to.
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     }
 
 

@@ -1,8 +1,9 @@
 """`handoff up / down / status`: the local deployment, one idempotent step at a time.
 
 Order on the way up: the port check, secrets, Postgres (embedded unless HANDOFF_*_URL are set),
-roles and databases, warehouse schemas, simulators, Airflow metadata DB, then the four Airflow
-parts. Before anything starts, every port `up` will bind is checked: a port another program holds
+roles and databases, warehouse schemas, the dbt manifest and docs (`dbt docs generate` as the
+transformer: the transform DAG is drawn from that manifest), simulators, Airflow metadata DB,
+then the four Airflow parts; last, the analyst's connection string. Before anything starts, every port `up` will bind is checked: a port another program holds
 stops `up` with one line naming the port, the part and the variable that moves it (a part of this
 deployment already running keeps its port: that is the idempotent re-run). A part that exits
 while `up` waits for it fails `up` at once, naming the part and its log.
@@ -111,6 +112,24 @@ class Deployment:
             _with_password(self.cluster.url(bootstrap.AIRFLOW_DB), bootstrap.AIRFLOW_ROLE, secrets["airflow_db"]),
         )
 
+    def dbt_artifacts(self) -> Path:
+        """Where `up` puts the dbt manifest and docs (HANDOFF_DBT_ARTIFACTS of the Airflow parts)."""
+        return self.home / "dbt" / "target"
+
+    def role_url(self, role: str, secrets: dict[str, str], with_password: bool = True) -> str:
+        """A warehouse URL for `role` (analyst, loader, transformer, or admin = postgres)."""
+        s = self.settings
+        user = "postgres" if role == "admin" else bootstrap.ROLES[role]
+        if s.external_postgres:
+            parts = urlsplit(s.warehouse_url or "")
+            host, port, db = parts.hostname, parts.port or 5432, parts.path.lstrip("/") or bootstrap.WAREHOUSE_DB
+            password = parts.password if user == parts.username else None
+        else:
+            host, port, db = self.cluster.host, self.cluster.port, bootstrap.WAREHOUSE_DB
+            password = secrets["postgres" if role == "admin" else role]
+        auth = f"{user}:{password}" if with_password and password else user
+        return f"postgresql://{auth}@{host}:{port}/{db}"
+
     def airflow_env(self, secrets: dict[str, str]) -> dict[str, str]:
         """The environment of Airflow processes: this process's, overlaid with `airflow_vars`."""
         return with_env(self.airflow_vars(secrets))
@@ -127,6 +146,7 @@ class Deployment:
         env["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
         if not s.external_postgres:
             env |= dbt_environment(self.cluster.host, self.cluster.port, secrets["transformer"])
+        env["HANDOFF_DBT_ARTIFACTS"] = str(self.dbt_artifacts())
         return env
 
     # ---- up ----------------------------------------------------------------------------------
@@ -217,9 +237,10 @@ class Deployment:
         else:
             say("postgres: using HANDOFF_WAREHOUSE_URL and HANDOFF_AIRFLOW_DB_URL (nothing started)")
             self._migrate_warehouse(warehouse_url)
+        env = self.airflow_env(secrets)
+        self._build_dbt_artifacts(env)
         if self.settings.start_simulators:
             self._start_simulators(secrets)
-        env = self.airflow_env(secrets)
         write_admin_password(self.home / "airflow", secrets["admin_ui"])
         say("airflow: migrating the metadata database")
         proc = subprocess.run([_bin("airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
@@ -243,6 +264,37 @@ class Deployment:
             shown.touch()
         else:
             say(f"admin password: in {self.home / 'airflow' / 'admin_password.json'}")
+        if self.settings.external_postgres:
+            say(f"analyst: role {bootstrap.ROLES['analyst']} on {self.role_url('analyst', secrets, False)}")
+        else:
+            say(f"analyst (read-only: canonical, marts): {self.role_url('analyst', secrets)}")
+        say("  or: handoff psql --analyst")
+
+    def _build_dbt_artifacts(self, env: dict[str, str]) -> None:
+        """`dbt docs generate` (manifest, catalog, docs page) into dbt_artifacts(), as the transformer.
+
+        The transform DAG is drawn from that manifest and the UI serves those docs. A project that
+        does not compile still gets a manifest (`dbt parse`); a project that does not parse leaves
+        the previous manifest and a warning: the platform comes up either way.
+        """
+        project = Path(env.get("DBT_PROJECT_DIR") or REPO_ROOT / "dbt_project")
+        target = self.dbt_artifacts()
+        target.mkdir(parents=True, exist_ok=True)
+        log = self.supervisor.log_dir / "dbt-setup.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        dbt_env = env | {"DBT_LOG_PATH": str(self.supervisor.log_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+        base = ["--project-dir", str(project), "--profiles-dir", str(project), "--target-path", str(target)]
+        t0 = time.monotonic()
+        with log.open("a") as out:
+            for command in (["docs", "generate"], ["parse"]):
+                proc = subprocess.run([_bin("dbt"), *command, *base], env=dbt_env, cwd=project, stdout=out,
+                                      stderr=subprocess.STDOUT, timeout=900)
+                if proc.returncode == 0:
+                    say(f"dbt: {' '.join(command)} done in {time.monotonic() - t0:.0f}s ({target})")
+                    return
+                say(f"dbt: {' '.join(command)} failed (rc {proc.returncode}); see {log}")
+        if not (target / "manifest.json").exists():
+            say("dbt: no manifest: the transform DAG shows why until `handoff up` can parse the project")
 
     def _migrate_warehouse(self, admin_warehouse_url: str) -> None:
         import psycopg
@@ -332,6 +384,27 @@ def dbt_environment(host: str, port: int, password: str, dbname: str = bootstrap
         "HANDOFF_DBT_PASSWORD": password, "HANDOFF_DBT_DBNAME": dbname,
         "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt_project"), "DBT_PROJECT_DIR": str(REPO_ROOT / "dbt_project"),
     }
+
+
+def psql_command(deployment: Deployment, role: str, secrets: dict[str, str],
+                 extra: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """(argv, env) of psql connected to the warehouse as `role` (admin, analyst, loader)."""
+    from handoff.platform.postgres import find_bin_dir
+
+    try:
+        psql = find_bin_dir()[0] / "psql"
+    except Exception:  # noqa: BLE001 - no server binaries: any psql on PATH will do
+        psql = None
+    if psql is None or not psql.exists():
+        found = shutil.which("psql")
+        if not found:
+            raise PlatformError("psql is not installed (apt-get install postgresql-client)")
+        psql = Path(found)
+    full = urlsplit(deployment.role_url(role, secrets))
+    env = with_env({"PGPASSWORD": full.password or "", "PGAPPNAME": f"handoff psql {role}"})
+    if not full.password:
+        env.pop("PGPASSWORD")
+    return [str(psql), deployment.role_url(role, secrets, with_password=False), *extra], env
 
 
 def print_status(info: dict) -> None:
