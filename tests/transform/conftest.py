@@ -10,6 +10,9 @@ Fixture API (for the truth tests here and the transform DAG tests):
   failed dbt tests and the models they skipped do not stop the truth tests (they are in
   `world.build_failures`, asserted by `test_dbt_build_has_no_failures`). `build="run"` runs
   `dbt run` instead (no tests; strict: any model not built fails), `build=None` builds nothing.
+  `clone_of=world` copies a built world instead (its database as a template, new simulators at
+  the same seed, scale and tick, dbt target copied): the same state in seconds, free to move;
+  falls back to building from scratch if the database is in use.
   Everything is stopped and dropped at the end of the session.
 - `dbt_world` (session scope): `make_dbt_world()` at the default scale, built, prefix "" (the
   schemas analysts see). Treat it as read-only: tests that move the world make their own.
@@ -33,15 +36,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from handoff.config import REPO_ROOT
 from handoff.extract.everything import extract_everything
@@ -71,6 +77,8 @@ class DbtWorld:
     dbname: str
     prefix: str
     workdir: Path
+    seed: int = 7
+    scale: str = SCALE
     timings: dict = field(default_factory=dict)
     build_results: dict = field(default_factory=dict)
 
@@ -181,24 +189,66 @@ class DbtWorld:
         return self.build_results.get("failures", []) + self.build_results.get("not_built", [])
 
 
+_MADE: list[DbtWorld] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for world in _MADE:
+        terminalreporter.write_line(f"dbt world {world.dbname} ({world.scale}, prefix {world.prefix!r}): "
+                                    f"seconds {world.timings}")
+
+
 @pytest.fixture(scope="session")
 def make_dbt_world(pg):
     from handoff.platform.secrets import generate
     from handoff.sim import SimCluster, SimCredentials
 
-    made: list[DbtWorld] = []
+    made = _MADE
 
-    def make(scale: str = SCALE, seed: int = 7, prefix: str = "", build: str | None = "build") -> DbtWorld:
+    def start_sims(seed: int, scale: str):
+        secrets = generate()
+        sims = SimCluster(seed=seed, scale=scale, credentials=SimCredentials(
+            client_id=secrets["sim_client_id"], client_secret=secrets["sim_client_secret"]))
+        sims.start()
+        return sims
+
+    def clone(src: DbtWorld) -> DbtWorld | None:
+        """A copy of `src` (database as a template: raw, ops, cursors and built schemas) with its own
+        simulators at the same seed, scale and tick: the same world, free to move."""
+        t0 = time.monotonic()
+        dbname = f"dbtw_{uuid.uuid4().hex[:12]}"
+        try:
+            with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(dbname), sql.Identifier(src.dbname)))
+        except psycopg.errors.ObjectInUse:  # someone is connected to src: build from scratch instead
+            return None
+        bootstrap.grant_warehouse(pg.url(dbname), dbname)  # database ACLs are not copied
+        sims = start_sims(src.seed, src.scale)
+        if src.sims.tick:
+            sims.advance(src.sims.tick)
+        world = DbtWorld(pg=pg, sims=sims, dbname=dbname, prefix=src.prefix, seed=src.seed, scale=src.scale,
+                         workdir=Path(tempfile.mkdtemp(prefix="handoff-dbtw-")),
+                         build_results=dict(src.build_results))
+        made.append(world)
+        shutil.copytree(src.target_dir(), world.target_dir(), dirs_exist_ok=True)  # manifest for --state/parse
+        world.timings["clone"] = [round(time.monotonic() - t0, 1)]
+        return world
+
+    def make(scale: str = SCALE, seed: int = 7, prefix: str = "", build: str | None = "build",
+             clone_of: DbtWorld | None = None) -> DbtWorld:
+        if clone_of is not None:
+            world = clone(clone_of)
+            if world is not None:
+                return world
+            scale, seed, prefix = clone_of.scale, clone_of.seed, clone_of.prefix
         t0 = time.monotonic()
         dbname = pg.create_database("dbtw")
         bootstrap.grant_warehouse(pg.url(dbname), dbname)
         with psycopg.connect(pg.url(dbname)) as conn:
             migrate(conn, raw_tables())
-        secrets = generate()
-        sims = SimCluster(seed=seed, scale=scale, credentials=SimCredentials(
-            client_id=secrets["sim_client_id"], client_secret=secrets["sim_client_secret"]))
-        sims.start()
-        world = DbtWorld(pg=pg, sims=sims, dbname=dbname, prefix=prefix,
+        sims = start_sims(seed, scale)
+        world = DbtWorld(pg=pg, sims=sims, dbname=dbname, prefix=prefix, seed=seed, scale=scale,
                          workdir=Path(tempfile.mkdtemp(prefix="handoff-dbtw-")))
         made.append(world)
         world.extract()
@@ -211,7 +261,7 @@ def make_dbt_world(pg):
     for world in made:
         world.sims.stop()
         pg.drop_database(world.dbname)
-        subprocess.run(["rm", "-rf", str(world.workdir)], check=False)
+        shutil.rmtree(world.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """After the world ticks (edits, hard deletes, approvals, new deals), an incremental dbt build equals a
 full refresh, row for row, in every canonical, restricted, marts and outbox relation.
 
-This test moves its world, so it makes its own (own database and simulators): the session's
-`dbt_world` stays at tick 0 for the truth tests.
+This test moves its world, so it works on its own copy of the session world (database cloned,
+own simulators at the same seed): the session's `dbt_world` stays at tick 0 for the truth tests.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ TIME_OF_BUILD_TABLES = {"rpt_integration_health"}  # per-feed lag vs now(): comp
 
 
 @pytest.fixture(scope="module")
-def moved(make_dbt_world):
-    world = make_dbt_world(build="run")  # dbt's tests ran on the session world: models only here
+def moved(make_dbt_world, dbt_world):
+    # A copy of the session world (tick 0, built); dbt's tests ran there: models only here.
+    world = make_dbt_world(clone_of=dbt_world, build="run")
     c = world.schema("canonical")
     before = {
         "entries": {r[0] for r in world.query(f"SELECT time_entry_id FROM {c}.time_entry")},
