@@ -29,6 +29,7 @@ from handoff.warehouse.migrate import MIGRATIONS_DIR
 HERE = Path(__file__).parent
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OPS_TABLES = ("extract_runs", "extract_state", "rejected_records", "stream_fields", "schema_changes")
+ALL = list(range(1, SCHEMA_VERSION + 1))  # every shipped migration
 
 
 def _load_v1():
@@ -114,10 +115,10 @@ def test_version_1_warehouse_with_data_is_upgraded_in_place(pg, warehouse_db, ro
         before = _snapshot(conn)
         assert conn.execute("SELECT version FROM ops.schema_migrations").fetchall() == [(1,)]
         assert _columns(conn, "ops", "schema_migrations") == ["version", "applied_at"]
-        assert pending(conn) == [2]
+        assert pending(conn) == [2, 3]
 
         if role == "admin":
-            assert migrate(conn, [("kantata", "time_entries")]) == [2]
+            assert migrate(conn, [("kantata", "time_entries")]) == [2, 3]
         else:
             ensure_ready(conn, "kantata", "time_entries")
 
@@ -128,7 +129,7 @@ def test_version_1_warehouse_with_data_is_upgraded_in_place(pg, warehouse_db, ro
         assert len(before["raw_kantata.time_entries"][1]) == 50
         # Version 1 is recognised (not re-applied: same applied_at) and adopted with its checksum.
         files = {m.version: m for m in load_migrations()}
-        assert _versions(conn) == [(v, files[v].name, files[v].checksum) for v in (1, 2)]
+        assert _versions(conn) == [(v, files[v].name, files[v].checksum) for v in ALL]
         assert _rows(conn, "ops.schema_migrations", ["version", "applied_at"])[0] == \
             before["ops.schema_migrations"][1][0]
         assert pending(conn) == [] and migrate(conn) == []
@@ -158,20 +159,24 @@ def test_version_1_warehouse_with_data_is_upgraded_in_place(pg, warehouse_db, ro
 
 
 def _assert_freshness_readable(pg, db: str) -> None:
-    """dbt (transformer) and analysts read ops.stream_freshness; the transformer no other ops table."""
-    for role in ("transformer", "analyst"):
-        with psycopg.connect(_url(pg, db, role)) as conn:
-            assert conn.execute("SELECT count(*) FROM ops.stream_freshness").fetchone()[0] >= 0
+    """dbt (transformer) reads ops.stream_freshness and the run logs, never the extract cursors;
+    the analyst reads no ops relation."""
     with psycopg.connect(_url(pg, db, "transformer")) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.stream_freshness").fetchone()[0] >= 0
+        assert conn.execute("SELECT count(*) FROM ops.extract_runs").fetchone()[0] >= 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT 1 FROM ops.extract_runs")
+            conn.execute("SELECT 1 FROM ops.extract_state")
+    for rel in ("ops.stream_freshness", "ops.extract_runs"):
+        with psycopg.connect(_url(pg, db, "analyst")) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT 1 FROM {rel}")
 
 
 def test_fresh_warehouse_migrates_once(warehouse_url):
     with psycopg.connect(warehouse_url) as conn:
-        assert pending(conn) == [1, 2] == list(range(1, SCHEMA_VERSION + 1))
+        assert pending(conn) == list(range(1, SCHEMA_VERSION + 1)) == [1, 2, 3]
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # checks leave no txn open
-        assert migrate(conn, [("kantata", "time_entries")]) == [1, 2]
+        assert migrate(conn, [("kantata", "time_entries")]) == [1, 2, 3]
         applied_at = conn.execute("SELECT array_agg(applied_at ORDER BY version) FROM ops.schema_migrations")
         first = applied_at.fetchone()[0]
         assert migrate(conn, [("kantata", "time_entries")]) == []
@@ -179,7 +184,7 @@ def test_fresh_warehouse_migrates_once(warehouse_url):
         assert conn.execute("SELECT array_agg(applied_at ORDER BY version) FROM ops.schema_migrations") \
             .fetchone()[0] == first
         assert pending(conn) == []
-        assert [v for v, *_ in _versions(conn)] == [1, 2]
+        assert [v for v, *_ in _versions(conn)] == [1, 2, 3]
         conn.execute("SELECT changed FROM ops.extract_runs, ops.stream_freshness LIMIT 0")
 
 
@@ -212,9 +217,9 @@ def test_concurrent_migrations_apply_each_version_once(warehouse_url):
         for t in threads:
             t.join(30)
     assert not errors, errors
-    assert sorted(results.values()) == [[], [1, 2]]
+    assert sorted(results.values()) == [[], [1, 2, 3]]
     with psycopg.connect(warehouse_url) as conn:
-        assert [v for v, *_ in _versions(conn)] == [1, 2]
+        assert [v for v, *_ in _versions(conn)] == [1, 2, 3]
         assert conn.execute("SELECT to_regclass('raw_kantata.time_entries') IS NOT NULL, "
                             "to_regclass('raw_kantata.projects') IS NOT NULL").fetchone() == (True, True)
 
@@ -228,7 +233,7 @@ def _copy_migrations(tmp_path: Path) -> Path:
 def test_changed_applied_migration_fails_naming_the_file(warehouse_url, tmp_path):
     directory = _copy_migrations(tmp_path)
     with psycopg.connect(warehouse_url) as conn:
-        assert migrate(conn, [("kantata", "time_entries")], directory=directory) == [1, 2]
+        assert migrate(conn, [("kantata", "time_entries")], directory=directory) == ALL
         changed = directory / "0002_stream_freshness.sql"
         changed.write_text(changed.read_text() + "\nCREATE TABLE ops.sneaked_in (x int);\n")
         for attempt in (lambda: migrate(conn, directory=directory),
@@ -236,7 +241,7 @@ def test_changed_applied_migration_fails_naming_the_file(warehouse_url, tmp_path
             with pytest.raises(MigrationError, match=r"0002_stream_freshness\.sql was changed after it was applied"):
                 attempt()
         assert conn.execute("SELECT to_regclass('ops.sneaked_in')").fetchone()[0] is None
-        assert [v for v, *_ in _versions(conn)] == [1, 2]
+        assert [v for v, *_ in _versions(conn)] == ALL
         # Line endings alone are not a change (a checkout with CRLF conversion).
         crlf = directory / "0001_extract_bookkeeping.sql"
         changed.write_bytes((MIGRATIONS_DIR / changed.name).read_bytes())
@@ -246,27 +251,27 @@ def test_changed_applied_migration_fails_naming_the_file(warehouse_url, tmp_path
 
 def test_later_migrations_ship_in_order_and_a_failing_one_applies_nothing(warehouse_url, tmp_path):
     directory = _copy_migrations(tmp_path)
+    a, b, c = SCHEMA_VERSION + 1, SCHEMA_VERSION + 2, SCHEMA_VERSION + 3
     with psycopg.connect(warehouse_url) as conn:
-        assert migrate(conn, directory=directory) == [1, 2]
-        (directory / "0003_run_host.sql").write_text(
+        assert migrate(conn, directory=directory) == ALL
+        (directory / f"{a:04d}_run_host.sql").write_text(
             "ALTER TABLE ops.extract_runs ADD COLUMN host text;\nCREATE TABLE ops.notes (note text);\n")
-        (directory / "0004_python_step.py").write_text(
+        (directory / f"{b:04d}_python_step.py").write_text(
             "def apply(conn):\n"
             "    for i in range(3):\n"
             "        conn.execute('INSERT INTO ops.notes VALUES (%s)', (f'note {i}',))\n")
-        (directory / "0005_broken.sql").write_text("ALTER TABLE ops.no_such_table ADD COLUMN x int;\n")
-        with pytest.raises(MigrationError, match=r"0005_broken\.sql failed: UndefinedTable"):
+        (directory / f"{c:04d}_broken.sql").write_text("ALTER TABLE ops.no_such_table ADD COLUMN x int;\n")
+        with pytest.raises(MigrationError, match=rf"{c:04d}_broken\.sql failed: UndefinedTable"):
             migrate(conn, directory=directory)
-        # One transaction: 0003 and 0004 were rolled back with the failure.
-        assert pending(conn, directory=directory) == [3, 4, 5]
+        # One transaction: the two good ones were rolled back with the failure.
+        assert pending(conn, directory=directory) == [a, b, c]
         assert conn.execute("SELECT to_regclass('ops.notes')").fetchone()[0] is None
-        (directory / "0005_broken.sql").unlink()
-        assert migrate(conn, directory=directory) == [3, 4]
+        (directory / f"{c:04d}_broken.sql").unlink()
+        assert migrate(conn, directory=directory) == [a, b]
         assert "host" in _columns(conn, "ops", "extract_runs")
         assert conn.execute("SELECT count(*) FROM ops.notes").fetchone()[0] == 3
-        assert [(v, n) for v, n, _ in _versions(conn)] == [
-            (1, "0001_extract_bookkeeping.sql"), (2, "0002_stream_freshness.sql"), (3, "0003_run_host.sql"),
-            (4, "0004_python_step.py")]
+        assert [(v, n) for v, n, _ in _versions(conn)][-2:] == [(a, f"{a:04d}_run_host.sql"),
+                                                                (b, f"{b:04d}_python_step.py")]
         (directory / "0004-misnamed.sql").write_text("SELECT 1;\n")
         with pytest.raises(MigrationError, match="0004-misnamed.sql"):
             migrate(conn, directory=directory)
@@ -283,7 +288,7 @@ def test_migrate_is_idempotent_and_grants(warehouse_url):
     # no longer reads the extract layer's stream declarations).
     streams = [("kantata", "time_entries"), ("kantata", "projects"), ("salesforce", "Account")]
     with psycopg.connect(warehouse_url) as conn:
-        assert migrate(conn, streams) == [1, 2]
+        assert migrate(conn, streams) == [1, 2, 3]
         assert migrate(conn, streams) == []
         grants = conn.execute(
             """SELECT has_table_privilege('handoff_transformer', 'raw_kantata.time_entries', 'SELECT'),
@@ -293,13 +298,13 @@ def test_migrate_is_idempotent_and_grants(warehouse_url):
                       has_table_privilege('handoff_transformer', 'raw_salesforce."Account"', 'SELECT'),
                       has_table_privilege('handoff_analyst', 'ops.extract_runs', 'SELECT'),
                       has_table_privilege('handoff_analyst', 'raw_kantata.time_entries', 'SELECT')""").fetchone()
-    assert grants == (True, False, True, True, True, True, False)
+    assert grants == (True, False, True, True, True, False, False)
 
 
 def test_admin_migrated_warehouse_serves_the_loader(pg, warehouse_db):
     """The deployment migrates as admin; extract tasks (loader) then add their raw tables."""
     with psycopg.connect(_url(pg, warehouse_db, "admin")) as conn:
-        assert migrate(conn) == [1, 2]
+        assert migrate(conn) == [1, 2, 3]
     with psycopg.connect(_url(pg, warehouse_db, "loader"), autocommit=True) as conn:
         ensure_ready(conn, "hubspot", "deals")
         conn.execute("INSERT INTO raw_hubspot.deals (source_id, batch_id, payload) VALUES ('1', 'b', '{}')")
@@ -323,7 +328,7 @@ def test_ensure_ready_on_a_current_warehouse_takes_no_lock(warehouse_url):
         ensure_ready(conn, "kantata", "time_entries")
         assert time.monotonic() - started < 1.0
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        assert len(_versions(conn)) == 2
+        assert len(_versions(conn)) == SCHEMA_VERSION
         conn.rollback()
         # Control: a missing raw table does need the lock, so the same call now waits and times out.
         with pytest.raises(psycopg.errors.LockNotAvailable):

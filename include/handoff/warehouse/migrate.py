@@ -51,7 +51,10 @@ LOADER, TRANSFORMER, ANALYST = "handoff_loader", "handoff_transformer", "handoff
 RAW_COLUMNS = ("source_id", "source_modified_at", "is_deleted", "batch_id", "loaded_at", "payload")
 
 # Views of ops that the transform layer (dbt source freshness) and analysts read.
-OPS_SHARED_VIEWS = ("stream_freshness",)
+# What dbt (the transformer) reads in ops: freshness and the run logs the integration-health mart
+# summarises. Never the extract cursors (extract_state). The analyst reads no ops relation.
+OPS_TRANSFORMER_READS = ("stream_freshness", "extract_runs", "rejected_records", "schema_changes",
+                         "transform_runs")
 
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
 
@@ -227,16 +230,25 @@ def _grant_schema(conn, schema: str, writers: Iterable[str], readers: Iterable[s
 
 
 def _grant_ops(conn) -> None:
-    _grant_schema(conn, "ops", writers=[LOADER], readers=[ANALYST])
-    # The transformer reads the shared views (dbt source freshness), not the bookkeeping tables.
-    for role in (TRANSFORMER, ANALYST):
-        if not _role_exists(conn, role):
-            continue
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(sql.Identifier(role)))
-        for view in OPS_SHARED_VIEWS:
-            if conn.execute("SELECT to_regclass(%s)", (f"ops.{view}",)).fetchone()[0] is not None:
+    _grant_schema(conn, "ops", writers=[LOADER], readers=[])
+    if _role_exists(conn, TRANSFORMER):
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA ops TO {}").format(sql.Identifier(TRANSFORMER)))
+        for rel in OPS_TRANSFORMER_READS:
+            if conn.execute("SELECT to_regclass(%s)", (f"ops.{rel}",)).fetchone()[0] is not None:
                 conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
-                    sql.Identifier("ops", view), sql.Identifier(role)))
+                    sql.Identifier("ops", rel), sql.Identifier(TRANSFORMER)))
+    if _role_exists(conn, ANALYST):  # warehouses migrated before version 3 let the analyst read ops
+        ident = sql.Identifier(ANALYST)
+        conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA ops FROM {}").format(ident))
+        conn.execute(sql.SQL("REVOKE USAGE ON SCHEMA ops FROM {}").format(ident))
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA ops REVOKE SELECT ON TABLES FROM {}").format(ident))
+        if _role_exists(conn, LOADER):
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA ops REVOKE SELECT ON TABLES "
+                                         "FROM {}").format(sql.Identifier(LOADER), ident))
+            except Exception:  # not a member of handoff_loader: nothing was granted for it
+                pass
 
 
 def ensure_raw_table(conn, source: str, stream: str) -> None:
