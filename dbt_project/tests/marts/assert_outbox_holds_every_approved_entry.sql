@@ -1,0 +1,7 @@
+-- The outbox holds exactly the approved time entries (no more, no less) at their current version.
+select coalesce(t.time_entry_id, o.time_entry_id) as time_entry_id,
+       t.time_entry_id is null as only_in_outbox,
+       o.time_entry_id is null as missing_from_outbox
+from (select time_entry_id, updated_at from {{ ref('time_entry') }} where is_approved) as t
+full outer join {{ ref('outbox_time_entries') }} as o on o.time_entry_id = t.time_entry_id
+where t.time_entry_id is null or o.time_entry_id is null or o.source_updated_at <> t.updated_at
