@@ -5,6 +5,7 @@
 -- Both components are shown for every project; `revenue` is the one the contract type earns.
 -- Cost: approved hours (billable and not) x the person's cost rate in effect on the entry's date
 -- (restricted.time_entry_cost), aggregated per project: no per-person figure leaves this model.
+-- Hours dated before the person's first cost rate carry no cost: hours_without_cost_rate shows them.
 -- Conversion: each day's amounts at the NetSuite rate in effect that day (macro marts_fx_join);
 -- cost in another currency than the project's converts through USD on the entry's date.
 -- revenue_fx_rate = revenue_usd / revenue (the effective rate), fx rate dates give the range used.
@@ -64,7 +65,8 @@ milestones as (
 
 cost_daily as (
     select c.project_id, c.date_performed as on_date, c.currency, p.currency as project_currency,
-           sum(c.cost_amount) as cost_amount
+           sum(c.cost_amount) as cost_amount,
+           sum(c.hours) filter (where c.cost_amount is null) as hours_without_cost_rate
     from {{ ref('time_entry_cost') }} as c
     inner join approved as a on a.time_entry_id = c.time_entry_id
     inner join projects as p on p.project_id = c.project_id
@@ -76,7 +78,8 @@ cost as (
         d.project_id,
         sum({{ marts_to_reporting('d.cost_amount', 'fx') }}) as cost_usd,
         sum(case when d.currency = d.project_currency then d.cost_amount
-                 else round(d.cost_amount * fx.rate / nullif(fxp.rate, 0), 2) end) as cost_amount
+                 else round(d.cost_amount * fx.rate / nullif(fxp.rate, 0), 2) end) as cost_amount,
+        sum(d.hours_without_cost_rate) as hours_without_cost_rate
     from cost_daily as d
     {{ marts_fx_join('d.currency', 'd.on_date', 'fx') }}
     {{ marts_fx_join('d.project_currency', 'd.on_date', 'fxp') }}
@@ -107,6 +110,7 @@ joined as (
              else coalesce(ms.milestone_revenue_usd, 0) end as revenue_usd,
         coalesce(c.cost_amount, 0) as cost_amount,
         coalesce(c.cost_usd, 0) as cost_usd,
+        coalesce(c.hours_without_cost_rate, 0) as hours_without_cost_rate,
         case when p.contract_type = 'time_and_materials' then tm.first_rate_date else ms.first_rate_date end
             as fx_rate_date_from,
         case when p.contract_type = 'time_and_materials' then tm.last_rate_date else ms.last_rate_date end
@@ -134,6 +138,7 @@ select
     milestone_revenue::numeric(18, 2) as milestone_revenue,
     revenue::numeric(18, 2) as revenue,
     cost_amount::numeric(18, 2) as cost_amount,
+    hours_without_cost_rate::numeric(12, 2) as hours_without_cost_rate,
     (revenue - cost_amount)::numeric(18, 2) as margin,
     round((revenue - cost_amount) / nullif(revenue, 0), 4)::numeric(8, 4) as margin_pct,
     '{{ var("reporting_currency") }}'::text as reporting_currency,
