@@ -8,7 +8,7 @@ truth endpoints exactly. One world per session (`dbt_world`, default scale), rea
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -273,3 +273,99 @@ def test_invoices_and_payments_sit_on_their_jobs_projects(dbt_world):
                                f"FROM {c}.invoice"))
     if remaining:
         assert {k: (got.get(k), v) for k, v in remaining.items() if got.get(k) != v} == {}
+
+
+# -- cost (effective-dated rates) and margin ------------------------------------------------------
+
+def cents(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@pytest.fixture(scope="module")
+def truth_cost(dbt_world, truth_entries) -> dict[str, tuple]:
+    """Per time entry: (Workday worker, rate in effect on the entry's date or None, currency, cost)."""
+    sims = dbt_world.sims
+    email_of_user = {u["id"]: u["email_address"].lower() for u in sims.truth("kantata", "users")["records"]}
+    workers = {w["Email"].lower(): w for w in sims.truth("workday", "Handoff_Workers")["records"]}
+    out = {}
+    for e in truth_entries:
+        w = workers.get(email_of_user[e["user_id"]])
+        rates = sorted((r["Effective_Date"], Decimal(r["Hourly_Cost_Rate"]), r["Currency"])
+                       for r in (w or {}).get("Cost_Rates", []) if r["Effective_Date"] <= e["date_performed"])
+        if not rates:
+            out[e["id"]] = (w and w["Worker_ID"], None, None, None)
+            continue
+        _, rate, cur = rates[-1]
+        out[e["id"]] = (w["Worker_ID"], rate, cur, cents(Decimal(e["time_in_minutes"]) / 60 * rate))
+    return out
+
+
+def test_time_entry_cost_uses_the_rate_in_effect(dbt_world, truth_cost):
+    rows = dbt_world.query(
+        f"SELECT c.time_entry_id, c.resource_id, c.hourly_cost_rate, c.currency, c.cost_amount "
+        f"FROM {dbt_world.schema('restricted')}.time_entry_cost c", url=dbt_world.transformer_url)
+    got = {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+    assert set(got) == set(truth_cost)
+    wrong = {k: (got[k], v) for k, v in truth_cost.items() if got[k] != v}
+    assert dict(list(wrong.items())[:10]) == {}, f"{len(wrong)} entries costed differently from Workday's rates"
+    assert sum(1 for v in truth_cost.values() if v[1] is not None) > len(truth_cost) * 0.9
+
+
+@pytest.fixture(scope="module")
+def usd_rate(dbt_world):
+    """1 unit of a currency in USD on a date: NetSuite's rate with the latest effective date on or before it."""
+    sims = dbt_world.sims
+    code = {c["id"]: c["symbol"] for c in sims.truth("netsuite", "currency")["records"]}
+    table = defaultdict(list)
+    for r in sims.truth("netsuite", "currencyrate")["records"]:
+        assert code[r["basecurrency"]] == "USD"
+        m, d, y = (int(x) for x in r["effectivedate"].split("/"))
+        table[code[r["transactioncurrency"]]].append((f"{y:04d}-{m:02d}-{d:02d}", Decimal(r["exchangerate"])))
+    for rows in table.values():
+        rows.sort()
+
+    def rate(currency: str, on: str) -> Decimal:
+        if currency == "USD":
+            return Decimal(1)
+        rows = table[currency]
+        before = [r for d, r in rows if d <= on]
+        return before[-1] if before else rows[0][1]
+
+    return rate
+
+
+def test_project_margin_equals_truth(dbt_world, truth_entries, truth_cost, usd_rate):
+    """Per project, from the truth alone: approved (billable) hours; T&M revenue = approved billable
+    hours x bill rate, and in USD at each day's NetSuite rate; cost = approved hours x the person's cost
+    rate in effect (in the rate's currency), converted per day (through USD) into the project's currency
+    and into USD. Amounts are converted per (project, day, currency) and rounded to cents, as documented."""
+    keys = ("approved_hours", "billable_hours", "tm_revenue", "tm_revenue_usd", "cost_amount", "cost_usd")
+    want = defaultdict(lambda: dict.fromkeys(keys, Decimal(0)))
+    revenue_day, cost_day = defaultdict(Decimal), defaultdict(Decimal)
+    for e in truth_entries:
+        if not e["approved"]:
+            continue
+        w, h = want[e["workspace_id"]], hours(e["time_in_minutes"])
+        w["approved_hours"] += h
+        if e["billable"]:
+            w["billable_hours"] += h
+            amount = cents(Decimal(e["time_in_minutes"]) / 60 * Decimal(e["rate_in_cents"]) / 100)
+            w["tm_revenue"] += amount
+            revenue_day[(e["workspace_id"], e["date_performed"], e["currency"])] += amount
+        _, _, cur, cost = truth_cost[e["id"]]
+        if cost is not None:
+            cost_day[(e["workspace_id"], e["date_performed"], cur, e["currency"])] += cost
+    for (ws, day, cur), amount in revenue_day.items():
+        want[ws]["tm_revenue_usd"] += cents(amount * usd_rate(cur, day))
+    for (ws, day, cur, project_cur), amount in cost_day.items():
+        want[ws]["cost_usd"] += cents(amount * usd_rate(cur, day))
+        want[ws]["cost_amount"] += amount if cur == project_cur else \
+            cents(amount * usd_rate(cur, day) / usd_rate(project_cur, day))
+    rows = dbt_world.query(f"SELECT kantata_workspace_id, {', '.join(keys)} "
+                           f"FROM {dbt_world.schema('marts')}.fct_project_margin WHERE kantata_workspace_id IS NOT NULL")
+    got = {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
+    wrong = {ws: {k: (got.get(ws, {}).get(k), v) for k, v in w.items() if got.get(ws, {}).get(k) != v}
+             for ws, w in want.items()}
+    wrong = {ws: d for ws, d in wrong.items() if d}
+    assert dict(list(wrong.items())[:5]) == {}, f"{len(wrong)} of {len(want)} projects differ"
+    assert any(cur != pc for _, _, cur, pc in cost_day), "the world costs some project in another currency"
