@@ -206,11 +206,14 @@ def build_dag() -> DAG:
     ) as dag:
         plan = task.branch(task_id=PLAN_TASK_ID, doc_md="Decides what this cycle builds (ops.extract_runs since "
                            "the last good cycle), records it in ops.transform_runs, skips unselected models.")(choose)()
+        project = ProjectConfig(dbt_project_path=project_dir, manifest_path=str(manifest),
+                                project_name=data.get("metadata", {}).get("project_name") or "handoff",
+                                install_dbt_deps=False, env_vars=DBT_ENV)
+        # A local file: cosmos' ObjectStoragePath would load every Airflow plugin (~1 s) to read it.
+        project.manifest_path = manifest
         group = DbtTaskGroup(
             group_id=GROUP_ID,
-            project_config=ProjectConfig(dbt_project_path=project_dir, manifest_path=str(manifest),
-                                         project_name=data.get("metadata", {}).get("project_name") or "handoff",
-                                         install_dbt_deps=False, env_vars=DBT_ENV),
+            project_config=project,
             profile_config=profile,
             execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
                                              dbt_executable_path=settings.dbt_executable()),
@@ -228,7 +231,14 @@ def build_dag() -> DAG:
 
 
 def wire(dag: DAG, group, plan) -> TransformProducer:
-    """Plan first; models whose upstream models were all skipped are skipped without running."""
+    """Plan, then the build, then the model tasks read what it did.
+
+    Root models (no upstream model) wait for the plan, which skips those the cycle does not
+    rebuild, and for the producer: each model task then runs once and finds its status instead of
+    polling during the build (a task launch reparses this DAG, ~1 s of CPU). Other models run
+    when an upstream model task succeeded and none failed, so a subtree nobody rebuilt is skipped
+    by the scheduler without starting a task, and a failed model or test stops its dependents.
+    """
     from cosmos.operators._watcher.base import BaseConsumerSensor
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
@@ -245,4 +255,6 @@ def wire(dag: DAG, group, plan) -> TransformProducer:
             t.trigger_rule = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
         else:
             plan >> t
+            producer >> t
+            t.trigger_rule = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
     return producer
