@@ -369,3 +369,55 @@ def test_project_margin_equals_truth(dbt_world, truth_entries, truth_cost, usd_r
     wrong = {ws: d for ws, d in wrong.items() if d}
     assert dict(list(wrong.items())[:5]) == {}, f"{len(wrong)} of {len(want)} projects differ"
     assert any(cur != pc for _, _, cur, pc in cost_day), "the world costs some project in another currency"
+
+
+# -- the outbox, against NetSuite itself -----------------------------------------------------------
+
+def test_outbox_postable_iff_netsuite_accepts(dbt_world):
+    """What the outbox calls postable, the NetSuite simulator accepts; what it blocks for a reason
+    NetSuite checks (closed project, closed period), NetSuite refuses. A sample per reason, posted
+    for real (timeBill writes land only in this world's NetSuite ledger)."""
+    import requests
+
+    rows = dbt_world.query(
+        f"SELECT time_entry_id, employee_netsuite_id, job_id, subsidiary_id, tran_date, hours, is_billable, "
+        f"external_id, blocking_reason, is_postable FROM {dbt_world.schema('outbox')}.outbox_time_entries "
+        f"ORDER BY time_entry_id")
+    by_reason = defaultdict(list)
+    for r in rows:
+        by_reason[r[8] or "postable"].append(r)
+    counts = {k: len(v) for k, v in by_reason.items()}
+    assert by_reason["postable"] and by_reason["period_closed"], counts
+    # exactly the approved entries; those on the closed project and the missing employee's are blocked
+    sims, case = dbt_world.sims, dbt_world.sims.cases()
+    truth = [e for e in sims.truth("kantata", "time_entries")["records"] if e["approved"]]
+    assert {r[0] for r in rows} == {e["id"] for e in truth}
+    blocked = {r[0] for r in rows if not r[9]}
+    on_closed = {e["id"] for e in truth if e["workspace_id"] == str(case["time_on_closed_project"]["workspace_id"])}
+    assert on_closed <= blocked
+    email_of_user = {u["id"]: u["email_address"].lower() for u in sims.truth("kantata", "users")["records"]}
+    worker_of_email = {w["Email"].lower(): w["Worker_ID"] for w in sims.truth("workday", "Handoff_Workers")["records"]}
+    of_missing = {e["id"] for e in truth
+                  if worker_of_email.get(email_of_user[e["user_id"]]) in set(case["employee_missing_in_netsuite"])}
+    assert of_missing, "the missing employee has approved time"
+    assert {r[0] for r in rows if r[1] is None} == of_missing
+    assert {r[0] for r in by_reason["employee_missing_in_netsuite"]} == of_missing
+
+    base = dbt_world.sims.url("netsuite")
+    creds = dbt_world.sims.credentials
+    token = requests.post(f"{base}/services/rest/auth/oauth2/v1/token", timeout=10, data={
+        "grant_type": "client_credentials", "client_id": creds.client_id,
+        "client_secret": creds.client_secret}).json()["access_token"]
+    wrong = []
+    for reason in ("postable", "period_closed", "project_closed"):
+        sample = [r for r in by_reason[reason] if r[1] and r[2]]
+        for r in sample[:: max(1, len(sample) // 15)][:15]:
+            body = {"employee": {"id": r[1]}, "customer": {"id": r[2]}, "tranDate": r[4].isoformat(),
+                    "hours": float(r[5]), "isBillable": bool(r[6]), "externalId": r[7]}
+            if r[3]:
+                body["subsidiary"] = {"id": r[3]}
+            resp = requests.post(f"{base}/services/rest/record/v1/timeBill", json=body, timeout=10,
+                                 headers={"Authorization": f"Bearer {token}"})
+            if (resp.status_code == 204) != (reason == "postable"):
+                wrong.append((reason, r[0], resp.status_code, resp.text[:200]))
+    assert wrong == []
