@@ -299,6 +299,9 @@ def test_migrate_is_idempotent_and_grants(warehouse_url):
                       has_table_privilege('handoff_analyst', 'ops.extract_runs', 'SELECT'),
                       has_table_privilege('handoff_analyst', 'raw_kantata.time_entries', 'SELECT')""").fetchone()
     assert grants == (True, False, True, True, True, False, False)
+    with psycopg.connect(warehouse_url) as conn:  # incremental dbt models read "loaded since"
+        assert conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'raw_salesforce' "
+                            "AND indexname = 'Account_loaded_at_idx'").fetchone()[0].endswith("(loaded_at)")
 
 
 def test_admin_migrated_warehouse_serves_the_loader(pg, warehouse_db):
