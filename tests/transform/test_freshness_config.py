@@ -158,3 +158,23 @@ def _ts(value: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
+
+
+def test_integration_health_uses_the_same_thresholds(dbt_world, sources):
+    """The integration-health mart's per-feed warn/error thresholds are dbt's source freshness ones."""
+    rows = dbt_world.query(f"SELECT feed, warn_after_minutes, error_after_minutes "
+                           f"FROM {dbt_world.schema('marts')}.rpt_integration_health")
+    assert rows
+    wrong = []
+    for feed, warn, error in rows:
+        src, _, table = feed.partition(".")
+        node = sources.get((f"raw_{src}", table))
+        if node is None:
+            wrong.append((feed, "no dbt source"))
+            continue
+        fresh = _cfg(node, "freshness")
+        want = (seconds(fresh["warn_after"]) // 60, seconds(fresh["error_after"]) // 60)
+        if (warn, error) != want:
+            wrong.append((feed, (warn, error), want))
+    assert wrong == []
+    assert {r[0] for r in rows} >= {f"{s}.{t}" for s, t in raw_tables()}
