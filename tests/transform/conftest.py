@@ -49,17 +49,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from handoff.config import REPO_ROOT
-from handoff.extract.everything import extract_everything
-from handoff.extract.sources import raw_tables
-from handoff.platform import bootstrap
-from handoff.platform.connections import connection_env
-from handoff.platform.deployment import dbt_environment
-from handoff.warehouse.migrate import migrate
+# No handoff/airflow import at module level: this conftest loads before the root conftest's
+# pytest_configure points Airflow at the session cluster (imports happen inside the functions).
 
 DBT = str(Path(sys.executable).parent / "dbt")
 # HANDOFF_TEST_DBT_PROJECT: build another copy of the project (a developer's snapshot); default the repo's.
-PROJECT = Path(os.environ.get("HANDOFF_TEST_DBT_PROJECT") or REPO_ROOT / "dbt_project")
+PROJECT = Path(os.environ.get("HANDOFF_TEST_DBT_PROJECT") or Path(__file__).resolve().parents[2] / "dbt_project")
+ANALYST, LOADER, TRANSFORMER = "handoff_analyst", "handoff_loader", "handoff_transformer"
 SCALE = os.environ.get("HANDOFF_TEST_DBT_SCALE", "default")
 
 
@@ -87,11 +83,11 @@ class DbtWorld:
         return self.pg.url(self.dbname)
 
     def _url(self, role: str) -> str:
-        return self.pg.cluster.url(self.dbname, user=bootstrap.ROLES[role])
+        return self.pg.cluster.url(self.dbname, user=role)
 
-    analyst_url = property(lambda self: self._url("analyst"))
-    loader_url = property(lambda self: self._url("loader"))
-    transformer_url = property(lambda self: self._url("transformer"))
+    analyst_url = property(lambda self: self._url(ANALYST))
+    loader_url = property(lambda self: self._url(LOADER))
+    transformer_url = property(lambda self: self._url(TRANSFORMER))
 
     def schema(self, layer: str, prefix: str | None = None) -> str:
         return f"{self.prefix if prefix is None else prefix}{layer}"
@@ -104,6 +100,9 @@ class DbtWorld:
     # -- extract ---------------------------------------------------------------------------
     def extract(self):
         """Every stream once; the connections point at this world only for the call."""
+        from handoff.extract.everything import extract_everything
+        from handoff.platform.connections import connection_env
+
         creds = self.sims.credentials
         env = connection_env({s: self.sims.url(s) for s in self.sims.systems}, creds.client_id,
                              creds.client_secret, self.loader_url)
@@ -129,6 +128,8 @@ class DbtWorld:
         return self.workdir / f"logs-{self._tag(prefix)}"
 
     def env(self, prefix: str | None = None) -> dict[str, str]:
+        from handoff.platform.deployment import dbt_environment
+
         prefix = self.prefix if prefix is None else prefix
         return {
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.workdir),
@@ -200,8 +201,14 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def make_dbt_world(pg):
+    from handoff.extract.sources import raw_tables
+    from handoff.platform import bootstrap
     from handoff.platform.secrets import generate
     from handoff.sim import SimCluster, SimCredentials
+    from handoff.warehouse.migrate import migrate
+
+    assert (bootstrap.ROLES["analyst"], bootstrap.ROLES["loader"], bootstrap.ROLES["transformer"]) == \
+        (ANALYST, LOADER, TRANSFORMER)
 
     made = _MADE
 
