@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--analyst", dest="role", action="store_const", const="analyst",
                      help="as handoff_analyst: canonical and marts, read-only")
     who.add_argument("--loader", dest="role", action="store_const", const="loader", help="as handoff_loader")
-    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql (e.g. -c 'select 1')")
+    psql.epilog = "Other arguments go to psql, e.g. `handoff psql --analyst -c 'select 1'`."
     psql.set_defaults(func=cmd_psql, role="admin")
     from handoff.sim.cli import register
 
@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "psql":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.psql_args = extra
     try:
         return args.func(args) or 0
     except ConfigError as exc:

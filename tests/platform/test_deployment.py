@@ -82,6 +82,16 @@ def test_up_login_status_down_up_keeps_data(deployment_env):
     password = json.loads((home / "airflow" / "admin_password.json").read_text())["admin"]
     assert password in out, "the generated admin password is printed on first start"
     assert (home / "secrets.json").stat().st_mode & 0o077 == 0
+    analyst_url = (f"postgresql://handoff_analyst:{secrets(home)['analyst']}@127.0.0.1:{env['HANDOFF_PG_PORT']}"
+                   "/handoff")
+    assert analyst_url in out, "up prints the analyst's connection string"
+    assert (home / "dbt" / "target" / "manifest.json").exists(), "up builds the dbt manifest"
+    assert (home / "dbt" / "target" / "index.html").exists(), "up generates the dbt docs"
+    who = handoff(env, "psql", "--analyst", "-tAc", "select current_user")
+    assert who.strip() == "handoff_analyst"
+    refused = subprocess.run([HANDOFF, "psql", "--analyst", "-c", "select 1 from ops.extract_runs"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "permission denied" in refused.stderr
 
     with urllib.request.urlopen(ui + "/", timeout=10) as resp:
         assert resp.status == 200

@@ -10,11 +10,13 @@ extracted once (`make_dbt_world` of tests/transform/conftest.py, without its dbt
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -95,20 +97,30 @@ def world(make_dbt_world):
 
 
 @pytest.fixture(scope="module")
-def transform_env(world, tmp_path_factory, airflow_env):
+def transform_env(world, airflow_env, tmp_path_factory):
     """The project, its manifest (dbt parse, as `handoff up` does) and the env the DAG reads."""
     from handoff.platform.connections import WAREHOUSE_CONN_ID, env_name, postgres_connection
 
-    root = tmp_path_factory.mktemp("transform")
+    # Kept between sessions (same files, same paths): dbt and cosmos parse only what changed;
+    # a session running beside another one gets a private folder.
+    root = Path(tempfile.gettempdir()) / f"handoff-test-transform-{os.getuid()}"
+    root.mkdir(exist_ok=True)
+    lock = (root / ".lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        root = tmp_path_factory.mktemp("transform")
     project, artifacts = write_project(root / "project"), root / "artifacts"
     env = {
         "HANDOFF_DBT_PROJECT_DIR": str(project), "HANDOFF_DBT_ARTIFACTS": str(artifacts),
         env_name(WAREHOUSE_CONN_ID): postgres_connection(world.loader_url),
         "HANDOFF_DBT_PASSWORD": "any (trust auth)", "HANDOFF_DEADLINES": "off",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(root / "cosmos-cache"),
     }
     proc = subprocess.run([DBT, "parse", "--project-dir", str(project), "--profiles-dir",
-                           str(REPO_ROOT / "dbt_project"), "--target-path", str(artifacts)],
+                           str(REPO_ROOT / "dbt_project"), "--target-path", str(artifacts),
+                           "--log-path", str(root / "logs")],
                           env={**os.environ, **env, "HANDOFF_DBT_DBNAME": world.dbname,
                                "HANDOFF_DBT_PORT": str(world.pg.cluster.port)},
                           capture_output=True, text=True, timeout=120)
@@ -116,6 +128,7 @@ def transform_env(world, tmp_path_factory, airflow_env):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield env
+    lock.close()
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
@@ -225,19 +238,22 @@ def test_cycles_build_what_changed_and_nothing_else(world, transform_dag, monkey
     print("cycle wall times (s):", {k: round(v, 1) for k, v in timings.items()})
 
 
-def test_real_project_manifest_renders(tmp_path, monkeypatch):
+def test_real_project_manifest_renders(monkeypatch):
     """The repository's dbt project, whatever models it has today, parses into the DAG."""
     project = REPO_ROOT / "dbt_project"
+    # A target folder kept between sessions: dbt parses only what changed since (seconds, not 30).
+    target = Path(tempfile.gettempdir()) / f"handoff-test-dbt-parse-{os.getuid()}"
     env = {**os.environ, "HANDOFF_DBT_PASSWORD": "x", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     proc = subprocess.run([DBT, "parse", "--project-dir", str(project), "--profiles-dir", str(project),
-                           "--target-path", str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+                           "--target-path", str(target), "--log-path", str(target / "logs")],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    monkeypatch.setenv("HANDOFF_DBT_ARTIFACTS", str(tmp_path))
+    monkeypatch.setenv("HANDOFF_DBT_ARTIFACTS", str(target))
     monkeypatch.delenv("HANDOFF_DBT_PROJECT_DIR", raising=False)
     from handoff.transform.dag import build_dag
 
     dag = build_dag()
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     assert "plan" in dag.task_dict and "dbt.dbt_producer_watcher" in dag.task_dict
     assert len([t for t in dag.task_dict if t.endswith(("_run", ".run"))]) == len(models)

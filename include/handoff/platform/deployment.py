@@ -147,6 +147,8 @@ class Deployment:
         if not s.external_postgres:
             env |= dbt_environment(self.cluster.host, self.cluster.port, secrets["transformer"])
         env["HANDOFF_DBT_ARTIFACTS"] = str(self.dbt_artifacts())
+        # cosmos' partial-parse and profile cache: this deployment's own (default: /tmp/cosmos, shared)
+        env["AIRFLOW__COSMOS__CACHE_DIR"] = str(self.home / "dbt" / "cosmos-cache")
         return env
 
     # ---- up ----------------------------------------------------------------------------------
