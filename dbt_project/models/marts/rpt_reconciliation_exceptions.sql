@@ -17,7 +17,8 @@
 --                                 different subsidiaries; the marts convert at NetSuite's rates
 --   identity_unmatched / identity_ambiguous   int_identity_exceptions (other than the above)
 --   outbox_blocked                approved time / billing events the outbox cannot post, grouped per
---                                 (record type, reason, project, accounting period)
+--                                 (record type, reason, project, accounting period); related_ids carries
+--                                 the count and the first 100 ids (the outbox has them all)
 with projects as (
     select * from {{ ref('project') }}
 ),
@@ -212,7 +213,7 @@ blocked_time as (
     select
         blocking_reason, fix_owner, project_id, coalesce(accounting_period_name, '-') as period_name,
         count(*) as n, sum(hours) as hours, max(source_updated_at) as latest,
-        jsonb_agg(time_entry_id order by time_entry_id) as ids,
+        to_jsonb((array_agg(time_entry_id order by time_entry_id))[1:100]) as ids,
         jsonb_agg(distinct resource_id) filter (where resource_id is not null) as resources,
         min(job_id) as job_id
     from {{ ref('outbox_time_entries') }}
@@ -224,7 +225,7 @@ blocked_events as (
     select
         blocking_reason, fix_owner, project_id, coalesce(accounting_period_name, '-') as period_name,
         count(*) as n, sum(amount) as amount, min(currency) as currency, max(event_date) as latest,
-        jsonb_agg(billing_event_id order by billing_event_id) as ids, min(job_id) as job_id
+        to_jsonb((array_agg(billing_event_id order by billing_event_id))[1:100]) as ids, min(job_id) as job_id
     from {{ ref('outbox_billing_events') }}
     where blocking_reason is not null
     group by 1, 2, 3, 4
@@ -245,7 +246,7 @@ outbox_blocked as (
         null::text,
         null::text,
         jsonb_strip_nulls(jsonb_build_object('blocking_reason', blocking_reason, 'netsuite_job_id', job_id,
-            'accounting_period', period_name, 'time_entry_ids', ids, 'resource_ids', resources)),
+            'accounting_period', period_name, 'records', n, 'time_entry_ids', ids, 'resource_ids', resources)),
         latest
     from blocked_time
     union all
@@ -263,7 +264,7 @@ outbox_blocked as (
         null::text,
         currency,
         jsonb_strip_nulls(jsonb_build_object('blocking_reason', blocking_reason, 'netsuite_job_id', job_id,
-            'accounting_period', period_name, 'billing_event_ids', ids)),
+            'accounting_period', period_name, 'records', n, 'billing_event_ids', ids)),
         latest::timestamptz
     from blocked_events
 ),
