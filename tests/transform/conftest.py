@@ -27,7 +27,7 @@ Fixture API (for the truth tests here and the transform DAG tests):
                               runs dbt in dbt_project/ with this world's env (own target and log
                               dirs per prefix); check=True fails the test with the log tail
     .build(*args, prefix=None, command="build", strict=False) -> dict   run_results + failures/not_built
-    .extract()                extract every stream once more (after `sims.advance`)
+    .extract()                extract every stream once more (after `sims.advance`); .extracted_at
     .query(sql, *params, url=None) -> list[tuple]   (admin URL unless given)
     .env(prefix=None)         the dbt environment (dict), e.g. for an Airflow connection's test
 """
@@ -75,6 +75,7 @@ class DbtWorld:
     workdir: Path
     seed: int = 7
     scale: str = SCALE
+    extracted_at: float = 0.0  # time.time() of the last extract()
     timings: dict = field(default_factory=dict)
     build_results: dict = field(default_factory=dict)
 
@@ -109,6 +110,7 @@ class DbtWorld:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
+            self.extracted_at = time.time()
             return extract_everything(self.loader_url)
         finally:
             for k, v in saved.items():
@@ -236,7 +238,7 @@ def make_dbt_world(pg):
             sims.advance(src.sims.tick)
         world = DbtWorld(pg=pg, sims=sims, dbname=dbname, prefix=src.prefix, seed=src.seed, scale=src.scale,
                          workdir=Path(tempfile.mkdtemp(prefix="handoff-dbtw-")),
-                         build_results=dict(src.build_results))
+                         build_results=dict(src.build_results), extracted_at=src.extracted_at)
         made.append(world)
         shutil.copytree(src.target_dir(), world.target_dir(), dirs_exist_ok=True)  # manifest for --state/parse
         world.timings["clone"] = [round(time.monotonic() - t0, 1)]
