@@ -117,3 +117,26 @@ def test_incremental_equals_full_refresh(moved, layer):
     assert diffs == {}
     if layer == "canonical":
         assert compared["time_entry"] > 1000, compared
+
+
+def test_exceptions_after_ticks_equal_the_cases(moved):
+    """The incrementally built exceptions mart still names exactly the world's cases after it moved
+    (edits after approval grow with the ticks; currency mix from the workspaces' truth, which includes
+    projects opened by the ticks)."""
+    world = moved[0]
+    cases = world.sims.cases()
+    rows = world.query(f"SELECT exception_type, entity_id, related_ids "
+                       f"FROM {world.schema('marts')}.rpt_reconciliation_exceptions")
+    got: dict[str, set] = {}
+    for typ, eid, related in rows:
+        got.setdefault(typ, set()).add(eid if typ != "hubspot_duplicates" else (eid, related.get("salesforce_account_id")))
+    want = {
+        "closed_won_without_project": set(cases["closed_won_without_project"]),
+        "time_on_closed_project": set(cases["time_on_closed_project"]["time_entry_ids"]),
+        "employee_missing_in_netsuite": set(cases["employee_missing_in_netsuite"]),
+        "hubspot_duplicates": {(str(k), v) for k, v in cases["hubspot_duplicates"].items()},
+        "edited_after_approval": set(cases["edited_after_approval"]),
+        "currency_mix": {w["id"] for w in world.sims.truth("kantata", "workspaces")["records"]},
+    }
+    diff = {k: (sorted(got.get(k, set()) - v)[:10], sorted(v - got.get(k, set()))[:10]) for k, v in want.items()}
+    assert {k: d for k, d in diff.items() if d != ([], [])} == {}
