@@ -22,7 +22,7 @@ from handoff.orchestration.defaults import START_DATE, default_args
 from handoff.orchestration.warehouse import WAREHOUSE_CONN_ID, warehouse_connection
 from handoff.transform import settings
 from handoff.transform.producer import PLAN_TASK_ID, PLAN_XCOM_KEY, TransformProducer
-from handoff.transform.selection import CHANGED, ProjectSources, plan_cycle, start_run
+from handoff.transform.selection import ProjectSources, plan_cycle, start_run
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,7 @@ def choose(**context) -> list[str]:
         node = (getattr(downstream, "extra_context", None) or {}).get("dbt_node_config")
         if node is None:  # the producer, source freshness
             follow.append(downstream.task_id)
-        elif plan.build and (plan.mode != CHANGED
-                             or any(plan.selects_source(dep, sources) for dep in node.get("depends_on") or [])):
+        elif plan.selects_root(node, sources):
             follow.append(downstream.task_id)
         else:
             skipped.append(downstream.task_id)

@@ -16,7 +16,8 @@ The watermark is the database's `now()` of the transaction that read `ops.extrac
 attempt that finishes later has a later `finished_at` and is picked up next time (its rows may be
 built twice, never missed). The watermark advances only with a cycle that succeeded: after a
 failed cycle the next one selects the same streams again (plus whatever changed since). The
-first cycle on a warehouse (no good cycle yet) builds everything. Runs with an explicit `select`
+first cycle on a warehouse (no good cycle yet) builds everything; a model the manifest has but the
+warehouse does not (added since) is selected with its dependents. Runs with an explicit `select`
 (people rerunning from the UI) are recorded but never advance the watermark.
 """
 
@@ -49,12 +50,20 @@ class ProjectSources:
 
     by_name: dict[str, str] = field(default_factory=dict)
     with_freshness: frozenset[str] = frozenset()  # names of the sources with a freshness threshold
+    # model name -> (schema, relation name) of the models that materialize as a relation
+    relations: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> ProjectSources:
         sources = (manifest.get("sources") or {}).items()
         fresh = frozenset(f"{s['source_name']}.{s['name']}" for _, s in sources if _has_threshold(s.get("freshness")))
-        return cls({f"{s['source_name']}.{s['name']}": uid for uid, s in sources}, fresh)
+        relations = {
+            n["name"]: (n["schema"], n.get("alias") or n["name"])
+            for n in (manifest.get("nodes") or {}).values()
+            if n.get("resource_type") == "model" and (n.get("config") or {}).get("materialized") != "ephemeral"
+            and (n.get("config") or {}).get("enabled", True)
+        }
+        return cls({f"{s['source_name']}.{s['name']}": uid for uid, s in sources}, fresh, relations)
 
     @classmethod
     def read(cls, path: Path) -> ProjectSources:
@@ -94,14 +103,16 @@ class Plan:
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         return cls(**data)
 
-    def selects_source(self, source_unique_id: str, sources: ProjectSources) -> bool:
-        """Whether a model reading `source_unique_id` is rebuilt by this plan."""
+    def selects_root(self, node: dict[str, Any], sources: ProjectSources) -> bool:
+        """Whether the root model `node` (cosmos' dbt_node_config: name, depends_on) is rebuilt."""
         if not self.build:
             return False
         if self.mode != CHANGED:
             return True  # full build, or a manual selection dbt resolves itself
+        if f"{node.get('name')}+" in self.select:
+            return True
         names = {uid: name for name, uid in sources.by_name.items()}
-        return f"source:{names.get(source_unique_id)}+" in self.select
+        return any(f"source:{names.get(dep)}+" in self.select for dep in node.get("depends_on") or [])
 
 
 def read_changes(conn) -> tuple[Any, list[tuple[str, str]], Any]:
@@ -129,6 +140,22 @@ def read_changes(conn) -> tuple[Any, list[tuple[str, str]], Any]:
     return previous, [(s, st) for s, st in rows], watermark
 
 
+def missing_models(conn, sources: ProjectSources) -> list[str]:
+    """Models of the manifest with no relation in the warehouse (new since the last build, or never
+    built). pg_catalog, not information_schema: it lists relations whatever the role may read."""
+    if not sources.relations:
+        return []
+    wanted = sorted(set(sources.relations.values()))
+    rows = conn.execute(
+        """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))""",
+        ([s for s, _ in wanted], [r for _, r in wanted]),
+    ).fetchall()
+    conn.rollback()
+    present = {(s, r) for s, r in rows}
+    return sorted(name for name, rel in sources.relations.items() if rel not in present)
+
+
 def plan_cycle(conn, sources: ProjectSources, *, select: str = "", full_refresh: bool = False) -> Plan:
     """Decide what this cycle builds (no bookkeeping; see `start_run`)."""
     previous, changed, watermark = read_changes(conn)
@@ -143,6 +170,10 @@ def plan_cycle(conn, sources: ProjectSources, *, select: str = "", full_refresh:
     if unknown:
         log.info("changed streams no dbt model reads (not selected): %s", ", ".join(unknown))
     selected = [f"source:{n}+" for n in names if n in sources.by_name]
+    missing = missing_models(conn, sources)
+    if missing:
+        log.info("models not in the warehouse yet (selected with their dependents): %s", ", ".join(missing))
+        selected += [f"{name}+" for name in missing]
     return Plan(CHANGED, bool(selected), selected, names, False, iso, prev_iso)
 
 
