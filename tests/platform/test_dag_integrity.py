@@ -17,7 +17,8 @@ from handoff.config import REPO_ROOT
 
 DAGS = REPO_ROOT / "dags"
 PARSE_BUDGET_SECONDS = 2.0
-EXPECTED = {"extract_salesforce", "extract_hubspot", "extract_kantata", "extract_workday", "extract_netsuite"}
+EXPECTED = {"extract_salesforce", "extract_hubspot", "extract_kantata", "extract_workday", "extract_netsuite",
+            "transform"}
 
 PROBE = textwrap.dedent(r"""
     import importlib.util, json, socket, sys, time
