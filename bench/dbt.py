@@ -342,6 +342,7 @@ def airflow_env(cluster, db: str, workdir: Path, project: Path, artifacts: Path)
         "HANDOFF_DBT_PASSWORD": "x", "HANDOFF_DBT_SCHEMA_PREFIX": SCHEMA_PREFIX,
         "HANDOFF_DBT_PROJECT_DIR": str(project), "HANDOFF_DBT_ARTIFACTS": str(artifacts),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1",
+        "HANDOFF_DEADLINES": "off",  # deadline alerts need a serialized DAG: not under dag.test()
     })
     env.pop("PYTHONPATH", None)
     return env
@@ -359,7 +360,7 @@ def child_cycles(url: str, repeats: int, label: str) -> None:
 
     from handoff.transform.dag import FRESHNESS_TASK_ID, build_dag
 
-    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger().setLevel(logging.INFO)
     dag = build_dag()
     out = []
     for i in range(repeats + 1):
@@ -373,6 +374,7 @@ def child_cycles(url: str, repeats: int, label: str) -> None:
                 "SELECT run_id, mode, started_at, finished_at, outcome, select_args, cardinality(nodes_built), "
                 "nodes_failed FROM ops.transform_runs ORDER BY run_id DESC LIMIT 1").fetchone()
         r = {"seed": i == 0, "dag_state": str(dr.state), "dag_test_s": round(t1 - t0, 3)}
+        r.update(task_timeline(dr.run_id, t0))
         if row:
             r.update(run_id=row[0], mode=row[1], outcome=row[4], select=row[5], nodes_built=row[6],
                      nodes_failed=list(row[7] or []),
@@ -384,6 +386,29 @@ def child_cycles(url: str, repeats: int, label: str) -> None:
         out.append(r)
         print(f"cycle {i}: {r}", file=sys.stderr, flush=True)
     print("RESULT " + json.dumps(out, default=str), flush=True)
+
+
+def task_timeline(run_id: str, t0: float) -> dict:
+    """Where a dag.test() run spent its time: the plan and producer tasks' start and end (seconds
+    after t0) and how many task instances ran (sensors included), from Airflow's metadata DB."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from handoff.transform.producer import PLAN_TASK_ID
+
+    with create_session() as session:
+        tis = session.execute(select(TaskInstance.task_id, TaskInstance.start_date, TaskInstance.end_date,
+                                     TaskInstance.state, TaskInstance.try_number)
+                              .where(TaskInstance.run_id == run_id)).all()
+    out: dict = {"task_instances": len(tis), "task_states": {}}
+    for task_id, start, end, state, _ in tis:
+        out["task_states"][str(state)] = out["task_states"].get(str(state), 0) + 1
+        key = "plan" if task_id == PLAN_TASK_ID else "producer" if task_id.endswith("producer_watcher") else None
+        if key and start:
+            out[f"{key}_start_s"] = round(start.timestamp() - t0, 3)
+            out[f"{key}_end_s"] = round(end.timestamp() - t0, 3) if end else None
+    return out
 
 
 def dag_test_cycles(cluster, db: str, dbt: Dbt, workdir: Path, project: Path, repeats: int, label: str) -> dict:
@@ -401,9 +426,9 @@ def dag_test_cycles(cluster, db: str, dbt: Dbt, workdir: Path, project: Path, re
     log = dbt.out / "cycle-dag-test.log"
     with log.open("w") as fh:
         proc = subprocess.run([sys.executable, __file__, "--child-cycles", cluster.url(db), "--repeats", str(repeats),
-                               "--label", label], env=env, stdout=subprocess.PIPE, stderr=fh, text=True,
+                               "--label", label], env=env, stdout=fh, stderr=subprocess.STDOUT, text=True,
                               timeout=3600, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"dag.test() cycles failed ({proc.returncode}): "
                            f"{log.read_text(errors='replace')[-2500:]}")
@@ -431,8 +456,10 @@ def med(rows: list[dict], key: str = "seconds"):
     return round(statistics.median(vals), 3) if vals else None
 
 
-def bench_scale(cluster, scale: str, workdir: Path, project: Path, a) -> dict:
+def bench_scale(cluster, scale: str, workdir: Path, project: Path, provenance: dict, a) -> dict:
     label = scale.replace(":", "_")
+    started = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+               "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
     db = f"bench_{label}"
     print(f"[{scale}] loading the world into raw ...", flush=True)
     world = load_world(cluster, db, scale)
@@ -456,6 +483,9 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, a) -> dict:
         if r["rc"] != 0 and not r.get("failed"):
             print("      " + r.get("log_tail", "")[-1200:].replace("\n", "\n      "), flush=True)
 
+    run_only = not a.skip_run_only and (world["time_entries"] < LARGE or a.large_run_only)
+    if a.cycle_only:
+        repeats = 0
     r = dbt("--version", label="version")  # interpreter start + dbt's imports: the floor of every invocation
     ph["version"].append(r)
     show("dbt --version", r)
@@ -482,20 +512,20 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, a) -> dict:
         before = snapshot_changed(url, rel, change)
         r = dbt("build", label=f"incremental_build{i}")
         r["change"] = {k: v for k, v in change.items() if not k.endswith("_ids")}
-        r["check"] = verify_change(before, snapshot_changed(url, rel, change), change) if dbt_ok(r) else None
+        r["check"] = verify_change(before, snapshot_changed(url, rel, change), change)  # rc 1: a failed test
         if r["check"]:
             checks.append(r["check"])
         ph["incremental_build"].append(r)
         show("incremental build", r, f"  ({change['edited']:,} edited, {change['deleted']:,} deleted; "
                                      f"check {'ok' if (r['check'] or {}).get('ok') else (r['check'] or {}).get('ok')})")
-        if not a.skip_run_only:
+        if run_only:
             salt_n += 1
             change = change_time_entries(url, a.touch_share, a.delete_fraction, f"{label}-{salt_n}")
             r = dbt("run", label=f"incremental_run{i}")
             r["change"] = {k: v for k, v in change.items() if not k.endswith("_ids")}
             ph["incremental_run"].append(r)
             show("incremental run", r)
-    if not a.skip_run_only:
+    if run_only and not a.cycle_only:
         for i in range(repeats):
             r = dbt("run", "--full-refresh", label=f"full_run{i}")
             ph["full_run"].append(r)
@@ -503,7 +533,7 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, a) -> dict:
             r = dbt("test", label=f"full_test{i}")
             ph["full_test"].append(r)
             show("test", r)
-    n_cycles = max(repeats, 3)
+    n_cycles = max(repeats, a.cycles)
     cyc = None
     if not a.cycle_fallback and world["time_entries"] < LARGE:  # at large scales its seed cycle is a full build
         try:
@@ -548,7 +578,9 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, a) -> dict:
 
     with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-    return {"scale": scale, "repeats": repeats, "world": world, "rows": rows, "summary": summary, "phases": ph}
+    started["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    started["minutes"] = round((datetime.now(UTC) - datetime.fromisoformat(started["date"])).total_seconds() / 60, 1)
+    return {"scale": scale, "repeats": repeats, "run": started, "dbt_project": provenance, "world": world, "rows": rows, "summary": summary, "phases": ph}
 
 
 # ---- report ----------------------------------------------------------------------------------------
@@ -608,9 +640,7 @@ def render_markdown(res: dict) -> str:
         f"{m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, PostgreSQL {m['postgres']}, "
         f"dbt-core {m['versions'].get('dbt-core', '–')} / dbt-postgres {m['versions'].get('dbt-postgres', '–')}; "
         f"{m['date']}, load average {m['loadavg_start']} at start, {m.get('loadavg_end')} at end. "
-        f"Wall seconds of the whole `dbt` process; median of the repeats. Project at "
-        f"{res['dbt_project'].get('commit', '?')[:10]} ({res['dbt_project'].get('models')} models, "
-        f"{res['dbt_project'].get('dbt_project_uncommitted_files', '?')} uncommitted files under dbt_project/).",
+        "Wall seconds of the whole `dbt` process; median of the repeats.",
         "",
         "| scale | time entries | tables / rows built | full build s | incremental build s (1%) | ratio "
         "| full run s | incremental run s | ratio (run) | test s | fixed cost s (no-op build / parse / --version) "
@@ -626,6 +656,14 @@ def render_markdown(res: dict) -> str:
             f"| {_f(u['incremental_build_s'])} | {_f(u['ratio_build'])} | {_f(u['full_run_s'])} "
             f"| {_f(u['incremental_run_s'])} | {_f(u['ratio_run'])} | {_f(u['full_test_s'])} "
             f"| {_f(u['fixed_cost_noop_s'])} / {_f(u['fixed_cost_parse_s'])} / {_f(u['dbt_version_s'])} | {_f(u['cycle_s'])} | {ok} |")
+    lines += [""]
+    for s in res["scales"]:
+        run, prov = s.get("run", {}), s.get("dbt_project", {})
+        lines.append(f"- {s['scale']}: measured {run.get('date')} ({run.get('minutes')} min), load average "
+                     f"{run.get('loadavg_start')} → {run.get('loadavg_end')}; project at {str(prov.get('commit'))[:10]} "
+                     f"({prov.get('models')} models, {prov.get('dbt_project_uncommitted_files')} uncommitted files); "
+                     f"raw loaded in {s['world']['extract_s']} s ({s['world']['raw_total_live_rows']:,} rows, "
+                     f"{s['world']['raw_mb']} MB)")
     lines += ["", "Targets:", ""]
     for t in res["targets"]:
         state = {True: "met", False: "NOT met", None: "informative" if t.get("max") is None else "not measured"}[t["met"]]
@@ -666,10 +704,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--touch-share", type=float, default=0.01, help="share of live time entries changed")
     ap.add_argument("--delete-fraction", type=float, default=0.05, help="of the changed entries, the deleted share")
     ap.add_argument("--skip-run-only", action="store_true", help="skip `dbt run` / `dbt test` phases")
+    ap.add_argument("--large-run-only", action="store_true",
+                    help=f"also run the `dbt run` / `dbt test` phases at {LARGE:,}+ entries (skipped by default)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other scales already in --out (measure scales in separate invocations)")
     ap.add_argument("--out", default=str(RESULTS), help="JSON results; the markdown table goes beside it (.md)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs, target) for inspection")
     ap.add_argument("--cycle-fallback", action="store_true",
                     help="measure the cycle as a dbt build of the selection, not dag.test() of the transform DAG")
+    ap.add_argument("--cycles", type=int, default=3, help="timed transform cycles (at least --repeats)")
+    ap.add_argument("--cycle-only", action="store_true", help="load, then only the transform cycles (debugging)")
     ap.add_argument("--child-cycles", metavar="URL", help=argparse.SUPPRESS)
     ap.add_argument("--label", default="x", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -692,11 +736,15 @@ def main(argv: list[str] | None = None) -> int:
                      "delete_fraction": a.delete_fraction, "seed": SEED, "schema_prefix": SCHEMA_PREFIX,
                      "machine": machine_info(cluster), "scales": []}
         for scale in res["scales_requested"]:
-            res["scales"].append(bench_scale(cluster, scale, workdir, project, a))
-        res["targets"] = evaluate_targets(res["scales"])
-        res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-        md = render_markdown(res)
+            res["scales"].append(bench_scale(cluster, scale, workdir, project, provenance, a))
         out = Path(a.out)
+        if a.merge and out.exists():  # earlier invocations' scales, each with its own machine state
+            old = json.loads(out.read_text())
+            kept = [s for s in old.get("scales", []) if s["scale"] not in res["scales_requested"]]
+            res["scales"] = sorted(kept + res["scales"], key=lambda s: s["world"]["time_entries"])
+        res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        res["targets"] = evaluate_targets(res["scales"])
+        md = render_markdown(res)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(res, indent=2, default=str) + "\n")
         out.with_suffix(".md").write_text(md)
