@@ -1,3 +1,13 @@
+{{ config(
+    materialized='incremental',
+    unique_key='time_entry_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    post_hook=[
+        "{% if is_incremental() %}create index if not exists {{ this.name }}_time_entry_id on {{ this }} (time_entry_id){% endif %}",
+        "{% if is_incremental() %}delete from {{ this }} as o where not exists (select 1 from {{ ref('time_entry') }} as t where t.time_entry_id = o.time_entry_id and t.is_approved){% endif %}",
+    ],
+) }}
 -- What the reverse sync posts to NetSuite as timeBill records: every approved Kantata time entry,
 -- one row per entry at its current version, mapped to the NetSuite ids it needs, and, when NetSuite
 -- would refuse it, why (blocking_reason: the first failing check, in the order NetSuite checks;
@@ -6,6 +16,10 @@
 -- source system + record id + version, sent as X-NetSuite-Idempotency-Key).
 -- Version: updated_at in epoch seconds (Kantata bumps it on every change); content_hash covers the
 -- fields posted, so an update that changes nothing posted can be told apart.
+-- Incremental: every row is computed as in a full build; only rows whose content (row_hash) differs
+-- from the stored one are written (delete+insert on time_entry_id), and a post-hook removes entries that
+-- are no longer approved or no longer exist. So an incremental build equals a full refresh, and a cycle
+-- where 1% of entries changed writes 1% of the rows.
 with entries as (
     select * from {{ ref('time_entry') }} where is_approved
 ),
@@ -78,51 +92,60 @@ checked as (
             case when m.hours is null or m.hours <= 0 or m.hours > 24 then 'invalid_hours' end
         ], null) as reasons
     from mapped as m
+),
+
+final as (
+    select
+        'kantata:time_entry:' || time_entry_id || ':' || source_version as idempotency_key,
+        'KANTATA-TE-' || time_entry_id as external_id,
+        'kantata'::text as source_system,
+        'time_entry'::text as source_record_type,
+        time_entry_id,
+        source_updated_at,
+        source_version,
+        md5(concat_ws('|', employee_netsuite_id, job_id, employee_subsidiary_id, service_item_id,
+                      tran_date, hours, is_billable, currency, memo)) as content_hash,
+        submission_id,
+        resource_id,
+        resource_name,
+        employee_netsuite_id,
+        project_id,
+        project_name,
+        kantata_workspace_id,
+        job_id,
+        employee_subsidiary_id as subsidiary_id,
+        job_subsidiary_id,
+        service_item_id,
+        accounting_period_id,
+        accounting_period_name,
+        period_is_closed,
+        tran_date,
+        hours::numeric(10, 2) as hours,
+        is_billable,
+        currency,
+        job_currency,
+        task_id,
+        memo,
+        reasons[1] as blocking_reason,
+        array_to_string(reasons, ',') as blocking_reasons,
+        case reasons[1]
+            when 'resource_unmatched' then 'master_data'
+            when 'employee_missing_in_netsuite' then 'master_data'
+            when 'no_job' then 'pmo'
+            when 'project_closed' then 'pmo'
+            when 'inactive_service_item' then 'master_data'
+            when 'currency_mismatch' then 'finance'
+            when 'no_accounting_period' then 'finance'
+            when 'period_closed' then 'finance'
+            when 'invalid_hours' then 'pmo'
+        end as fix_owner,
+        cardinality(reasons) = 0 as is_postable
+    from checked
 )
 
-select
-    'kantata:time_entry:' || time_entry_id || ':' || source_version as idempotency_key,
-    'KANTATA-TE-' || time_entry_id as external_id,
-    'kantata'::text as source_system,
-    'time_entry'::text as source_record_type,
-    time_entry_id,
-    source_updated_at,
-    source_version,
-    md5(concat_ws('|', employee_netsuite_id, job_id, employee_subsidiary_id, service_item_id,
-                  tran_date, hours, is_billable, currency, memo)) as content_hash,
-    submission_id,
-    resource_id,
-    resource_name,
-    employee_netsuite_id,
-    project_id,
-    project_name,
-    kantata_workspace_id,
-    job_id,
-    employee_subsidiary_id as subsidiary_id,
-    job_subsidiary_id,
-    service_item_id,
-    accounting_period_id,
-    accounting_period_name,
-    period_is_closed,
-    tran_date,
-    hours::numeric(10, 2) as hours,
-    is_billable,
-    currency,
-    job_currency,
-    task_id,
-    memo,
-    reasons[1] as blocking_reason,
-    array_to_string(reasons, ',') as blocking_reasons,
-    case reasons[1]
-        when 'resource_unmatched' then 'master_data'
-        when 'employee_missing_in_netsuite' then 'master_data'
-        when 'no_job' then 'pmo'
-        when 'project_closed' then 'pmo'
-        when 'inactive_service_item' then 'master_data'
-        when 'currency_mismatch' then 'finance'
-        when 'no_accounting_period' then 'finance'
-        when 'period_closed' then 'finance'
-        when 'invalid_hours' then 'pmo'
-    end as fix_owner,
-    cardinality(reasons) = 0 as is_postable
-from checked
+select f.*, md5(f::text) as row_hash
+from final as f
+{% if is_incremental() and 'row_hash' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+left join {{ this }} as o on o.time_entry_id = f.time_entry_id
+where o.time_entry_id is null or o.row_hash is distinct from md5(f::text)
+{% endif %}
