@@ -94,7 +94,9 @@ def _common_dag_args() -> dict:
         "dag_id": DAG_ID,
         "start_date": START_DATE,
         "catchup": False,
-        "max_active_runs": 1,
+        # Two: the next cycle's plan and build may start while the previous cycle's model tasks
+        # still report (one task launch each); builds never overlap (max_active_tis_per_dag).
+        "max_active_runs": 2,
         "tags": ["transform", "dbt"],
         "default_args": default_args(retries=0),
         "deadline": run_deadline(DAG_ID, DEADLINE, "transform"),
@@ -246,6 +248,8 @@ def wire(dag: DAG, group, plan) -> TransformProducer:
         raise RuntimeError(f"expected one cosmos watcher producer in {group.group_id}, found {len(producers)}")
     producer = TransformProducer.adopt(producers[0])
     producer.retries = 0  # cosmos skips a producer retry; the next cycle is the retry
+    producer.max_active_tis_per_dag = 1  # one dbt build at a time, in cycle order
+    plan.operator.max_active_tis_per_dag = 1
     plan >> producer
     for t in dag.tasks:
         if not isinstance(t, BaseConsumerSensor):
