@@ -1,8 +1,17 @@
-{#- post_hook of canonical.time_entry: remember which resource_id each Kantata user had in this
-    build (<time_entry>__person_map), so the next incremental build re-reads exactly the entries of
-    users whose mapping changed, without scanning the whole table. Runs in the model's transaction. -#}
+{#- Bookkeeping of canonical.time_entry: which resource_id each Kantata user had in its last build
+    (`time_entry__person_map`), so the next incremental build re-reads exactly the entries of users
+    whose mapping changed, without scanning the whole table. It lives in the intermediate schema
+    (transformer only; canonical holds only the analysts' entities). -#}
+{% macro time_entry_person_map_relation(relation) -%}
+    {{ return(api.Relation.create(database=relation.database,
+                                  schema=generate_schema_name('intermediate', model),
+                                  identifier=relation.identifier ~ '__person_map')) }}
+{%- endmacro %}
+
+{#- post_hook of canonical.time_entry (runs in the model's transaction). -#}
 {% macro time_entry_person_map(relation) -%}
-    {%- set map = relation.incorporate(path={"identifier": relation.identifier ~ "__person_map"}) -%}
+    {%- set map = time_entry_person_map_relation(relation) -%}
+    create schema if not exists {{ map.schema }};
     create table if not exists {{ map }} (kantata_user_id text primary key, resource_id text);
     truncate {{ map }};
     insert into {{ map }} (kantata_user_id, resource_id)

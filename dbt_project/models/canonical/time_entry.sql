@@ -6,14 +6,14 @@
          (same id and _loaded_at): new entries and edits;
       2. the entries of Kantata users whose resource_id (int_person_crosswalk) changed since the
          previous build, found by comparing the crosswalk with the map the previous build used
-         (kept by the post_hook in <this>__person_map), so no stale resource_id survives;
+         (kept by the post_hook in intermediate.time_entry__person_map), so no stale resource_id survives;
     and, before that (pre_hook), deletes the entries hard-deleted in Kantata (tombstones in
     stg_kantata__time_entry_deletes loaded since the same watermark).
     Every other column is derived from the entry's own raw row, so an incremental build equals a full
     refresh row for row. hours are rounded to 2 decimals; minutes keeps the exact duration and
     billable_amount = minutes / 60 × bill_rate (0 when not billable). -#}
 -- depends_on: {{ ref('stg_kantata__time_entry_deletes') }}
-{%- set person_map = this.incorporate(path={"identifier": this.identifier ~ "__person_map"}) %}
+{%- set person_map = time_entry_person_map_relation(this) %}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
