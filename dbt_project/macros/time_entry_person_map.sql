@@ -18,3 +18,15 @@
     select source_id, resource_id from {{ ref('int_person_crosswalk') }} where system = 'kantata'
     on conflict (kantata_user_id) do nothing;
 {%- endmacro %}
+
+{#- post_hook of canonical.time_entry: a table created before its key was a constraint gets it
+    (full refreshes create it from the contract; this converges older tables without one). -#}
+{% macro ensure_primary_key(relation, column) -%}
+    do $$
+    begin
+        if not exists (select 1 from pg_index where indrelid = '{{ relation }}'::regclass and indisprimary) then
+            alter table {{ relation }} add primary key ({{ column }});
+        end if;
+    end
+    $$;
+{%- endmacro %}

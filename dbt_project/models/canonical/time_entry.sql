@@ -21,7 +21,7 @@
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['_loaded_at']}],
     pre_hook=["{% if is_incremental() %}delete from {{ this }} where time_entry_id in (select d.time_entry_id from {{ ref('stg_kantata__time_entry_deletes') }} as d where d._loaded_at >= (select coalesce(max(t._loaded_at), '-infinity'::timestamptz) from {{ this }} as t) - interval '{{ var('incremental_lookback_minutes') }} minutes'){% endif %}"],
-    post_hook=["{{ time_entry_person_map(this) }}"]
+    post_hook=["{{ time_entry_person_map(this) }}", "{{ ensure_primary_key(this, 'time_entry_id') }}"]
 ) }}
 
 with person as (
