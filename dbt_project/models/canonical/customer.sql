@@ -10,7 +10,7 @@ members as (
     select
         customer_id,
         min(source_id) filter (where system = 'salesforce') as salesforce_account_id,
-        -- a HubSpot company that is itself the customer wins over a merged duplicate
+        -- the HubSpot company: the customer itself (HS-), or the duplicate merged into the account (SF-)
         min(source_id) filter (where system = 'hubspot') as hubspot_company_id,
         -- the NetSuite customer whose externalid names the system of record first
         (array_agg(source_id order by (match_rule = 'external_id') desc, source_id)
