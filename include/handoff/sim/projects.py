@@ -36,7 +36,14 @@ def ns_customer_for(w, key: str, name: str, currency: str, ts: int) -> int:
 
 def open_project(w, rnd, source: str, deal_id: str, customer_key: str, customer_name: str, title: str,
                  amount: float, currency: str, start_day: int, ts: int, active_workers: list[int]) -> dict:
-    """A closed-won deal becomes a Kantata workspace (+stories) and a NetSuite job."""
+    """A closed-won deal becomes a Kantata workspace (+stories) and a NetSuite job.
+
+    Nothing is stamped after world now: a deal won late in the history (or in a tick) gets its
+    project at now at the latest, as a real system never writes a future modification time (an
+    extract's cursor would jump past records the next tick creates).
+    """
+    ts = min(ts, w.now)
+    job_ts = min(ts + 1800, w.now)
     ws_id = str(w.next_id("kt_ws", 3000))
     duration = rnd.randrange(60, 240)
     team = rnd.sample(active_workers, min(len(active_workers), rnd.randrange(2, 6)))
@@ -78,8 +85,8 @@ def open_project(w, rnd, source: str, deal_id: str, customer_key: str, customer_
                              "startdate": start_day, "projectedenddate": start_day + duration,
                              "entitystatus": "In Progress",
                              "custentity_handoff_service_item": SERVICE_ITEM_ID[w.deal_service.get(deal_id, "SVC-IMPL")],
-                             "isinactive": "F", "datecreated": ts + 1800,
-                             "lastmodifieddate": ts + 1800})
+                             "isinactive": "F", "datecreated": job_ts,
+                             "lastmodifieddate": job_ts})
     ws_idx = w.te.register_workspace(ws_id, currency)
     p = {"ws_idx": ws_idx, "ws_id": ws_id, "job_id": job_id, "customer_id": cust, "currency": currency,
          "team": team, "start_day": start_day, "end_day": start_day + duration, "stories": story_ids,
