@@ -115,4 +115,4 @@ class SimCluster:
 
     def cases(self) -> dict:
         with self.world.lock:
-            return copy.deepcopy(self.world.cases)
+            return self.world.current_cases()

@@ -436,7 +436,7 @@ class SystemServer:
             if not obj:
                 raise ApiError(400, "object= is required")
             with self.world.lock:
-                return self.world.cases if obj == "cases" else self.truth(obj)
+                return self.world.current_cases() if obj == "cases" else self.truth(obj)
         if what == ("POST", "/__sim/faults"):
             self.set_faults(req.json() or {})
             return {"faults": self.faults.config}

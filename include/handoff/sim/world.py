@@ -8,6 +8,7 @@ hold references stay stable.
 
 from __future__ import annotations
 
+import copy
 import threading
 
 from . import clock
@@ -96,6 +97,16 @@ class World:
         large_arrays_via_mmap()
         generate_history(self)
         release_free_memory()
+
+    def current_cases(self) -> dict:
+        """The deliberate cases as they stand now (a copy): time on the closed project that a tick
+        hard-deleted is no longer a case. Call under `lock`."""
+        cases = copy.deepcopy(self.cases)
+        closed = cases.get("time_on_closed_project") or {}
+        if closed.get("time_entry_ids"):
+            live = {str(i) for i in self.te.id[self.te.rows_for_ids([int(x) for x in closed["time_entry_ids"]])]}
+            closed["time_entry_ids"] = [x for x in closed["time_entry_ids"] if x in live]
+        return cases
 
     # ---- time --------------------------------------------------------------------------
     @property
