@@ -37,7 +37,8 @@ DEADLINE = timedelta(minutes=10)
 # Cosmos' watcher sensors: reschedule mode polling every 2 s (deferrable sensors never finish
 # under `dag.test()`, and the triggerer adds a hop); see handoff/transform/producer.py.
 DBT_ENV = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-SENSOR_ARGS = {"deferrable": False, "mode": "reschedule", "poke_interval": 2}
+# A model task that never finds its status fails after `timeout` instead of poking for days.
+SENSOR_ARGS = {"deferrable": False, "mode": "reschedule", "poke_interval": 2, "timeout": 900}
 
 DOC = """\
 ### transform: dbt models, rebuilt from what landed
@@ -117,8 +118,15 @@ def manifest_missing(manifest: str, why: str) -> None:
                        "then wait for the dag-processor to reparse dags/transform.py")
 
 
-def choose(**context) -> list[str]:
-    """The plan task (a branch): decide what this cycle builds, record it, follow only that."""
+def choose(**context) -> None:
+    """The plan task: decide what this cycle builds, record it, skip the root models it does not
+    rebuild (their dependents are then skipped by the scheduler, without a task launch).
+
+    Not a branch operator: a branch never skips a task that is also downstream of a followed task,
+    and every root model task is downstream of the producer.
+    """
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
     ti, params, dag_run = context["ti"], context.get("params") or {}, context.get("dag_run")
     sources = ProjectSources.read(settings.manifest_path())
     conn = warehouse_connection()
@@ -128,21 +136,22 @@ def choose(**context) -> list[str]:
         plan.run_id = start_run(conn, plan, getattr(dag_run, "dag_id", DAG_ID), getattr(dag_run, "run_id", None))
     finally:
         conn.close()
-    ti.xcom_push(key=PLAN_XCOM_KEY, value=plan.as_dict())
-    follow, skipped = [], []
+    skipped = []
     for downstream in context["task"].downstream_list:
         node = (getattr(downstream, "extra_context", None) or {}).get("dbt_node_config")
         if node is None:  # the producer, source freshness
-            follow.append(downstream.task_id)
-        elif plan.selects_root(node, sources):
-            follow.append(downstream.task_id)
+            continue
+        if plan.selects_root(node, sources):
+            plan.followed.append(downstream.task_id)
         else:
             skipped.append(downstream.task_id)
+    ti.xcom_push(key=PLAN_XCOM_KEY, value=plan.as_dict())
     log.info("cycle %s (%s): changed %s; %s", plan.run_id, plan.mode, plan.changed or "nothing",
              f"dbt build --select {' '.join(plan.select)}" if plan.select else
              ("dbt build (whole project)" if plan.build else "no build"))
-    log.info("root models followed: %d, skipped: %d", len(follow) - 2, len(skipped))
-    return follow
+    log.info("root models rebuilt: %d, skipped: %d", len(plan.followed), len(skipped))
+    if skipped:
+        raise DownstreamTasksSkipped(tasks=skipped)
 
 
 def _freshness_operator(profile_config, project_dir: str):
@@ -205,7 +214,7 @@ def build_dag() -> DAG:
         },
         **_common_dag_args(),
     ) as dag:
-        plan = task.branch(task_id=PLAN_TASK_ID, doc_md="Decides what this cycle builds (ops.extract_runs since "
+        plan = task(task_id=PLAN_TASK_ID, doc_md="Decides what this cycle builds (ops.extract_runs since "
                            "the last good cycle), records it in ops.transform_runs, skips unselected models.")(choose)()
         project = ProjectConfig(dbt_project_path=project_dir, manifest_path=str(manifest),
                                 project_name=data.get("metadata", {}).get("project_name") or "handoff",

@@ -9,8 +9,8 @@ task state in the UI. Two things cosmos does not do, added here:
 - a node the build did not touch (not selected) gets the status "skipped": cosmos' sensors in
   reschedule mode would otherwise poke until they time out (only its deferrable trigger treats
   "producer done, no status" as done). Unselected models are mostly skipped before they start
-  (the plan skips unselected root models and skips cascade, see `dag.py`); this covers the rest,
-  e.g. a model the plan thought was selected but dbt's own graph did not.
+  (the plan skips unselected root models and skips cascade, see `dag.py`); this covers the rest:
+  every model task after a manual selection, and a root the plan followed that dbt did not build.
 
 Each cycle's outcome, what was built and what failed, goes into `ops.transform_runs`.
 """
@@ -27,7 +27,7 @@ from cosmos.operators._watcher.state import get_status_xcom_key, safe_xcom_push
 from cosmos.operators.watcher import DbtProducerWatcherOperator
 
 from handoff.orchestration.warehouse import warehouse_connection
-from handoff.transform.selection import FAILED, SUCCESS, Plan, finish_run
+from handoff.transform.selection import CHANGED, FAILED, SUCCESS, Plan, finish_run
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,19 @@ class TransformProducer(DbtProducerWatcherOperator):
         return [t for t in self.dag.tasks if isinstance(t, BaseConsumerSensor)
                 and getattr(t, "producer_task_id", None) == self.task_id]
 
-    def _mark_untouched(self, ti) -> int:
-        """Publish "skipped" for every watched node the build reported nothing about."""
+    def _mark_untouched(self, ti, plan: Plan) -> int:
+        """Publish "skipped" for the watched nodes the build reported nothing about.
+
+        In a cycle of changed sources only the root models the plan followed can run without a
+        status (the others run only after an upstream model was built, so dbt built them too);
+        after a full or manual build every model task may run. One XCom call per node marked.
+        """
         reported = self.__dict__.get("_node_results", {})
+        followed = set(plan.followed) if plan.mode == CHANGED else None
         marked = 0
         for sensor in self._consumers():
             uid = sensor.model_unique_id
-            if not uid:
+            if not uid or (followed is not None and sensor.task_id not in followed):
                 continue
             if sensor.is_test_sensor:
                 if ti.xcom_pull(task_ids=self.task_id, key=get_tests_status_xcom_key(uid)) is None:
@@ -93,9 +99,8 @@ class TransformProducer(DbtProducerWatcherOperator):
             raise RuntimeError(f"no plan from task {PLAN_TASK_ID!r}: the producer runs after the plan task")
         plan = Plan.from_dict(raw)
         self.__dict__["_node_results"] = {}
-        if not plan.build:
+        if not plan.build:  # the plan skipped every model task
             log.info("nothing changed since %s: no dbt build this cycle", plan.previous_watermark)
-            self._mark_untouched(ti)
             return None
         self.select = plan.select or None
         self.full_refresh = plan.full_refresh
@@ -110,7 +115,7 @@ class TransformProducer(DbtProducerWatcherOperator):
             raise
         finally:
             results = self.__dict__.get("_node_results", {})
-            marked = self._mark_untouched(ti)
+            marked = self._mark_untouched(ti, plan)
             built = [uid for uid, status in results.items() if status in BUILT and not uid.startswith("test.")]
             failed = [uid for uid, status in results.items() if status not in NOT_FAILED]
             log.info("built %d node(s), %d failed; %d watched node(s) untouched (skipped)",

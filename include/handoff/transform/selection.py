@@ -95,6 +95,7 @@ class Plan:
     watermark: str | None = None  # ISO timestamp
     previous_watermark: str | None = None
     run_id: int | None = None
+    followed: list[str] = field(default_factory=list)  # root model tasks the plan did not skip
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
