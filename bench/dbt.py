@@ -492,6 +492,8 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, provenance: d
     r = dbt("parse", "--no-partial-parse", label="parse_cold")
     ph["parse_cold"].append(r)
     show("parse (cold)", r)
+    if not dbt_ok(r):  # nothing can build: stop here rather than time failures
+        raise RuntimeError(f"dbt parse fails on the project snapshot: {r.get('log_tail', '')[-600:]}")
     rows = None
     salt_n = 0
     for i in range(repeats):
