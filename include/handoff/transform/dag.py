@@ -86,8 +86,18 @@ next parse. Until then this DAG has only the task `manifest_missing`, which fail
 """
 
 
+MAX_ACTIVE_TASKS_ENV = "HANDOFF_TRANSFORM_MAX_ACTIVE_TASKS"
+
+
 def _check_schedule() -> str:
     return os.environ.get(CHECK_SCHEDULE_ENV) or DEFAULT_CHECK_SCHEDULE
+
+
+def _max_active_tasks() -> int:
+    raw = os.environ.get(MAX_ACTIVE_TASKS_ENV, "2")
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ValueError(f"{MAX_ACTIVE_TASKS_ENV} must be a positive integer, got {raw!r}")
+    return int(raw)
 
 
 def _common_dag_args() -> dict:
@@ -98,6 +108,10 @@ def _common_dag_args() -> dict:
         # Two: the next cycle's plan and build may start while the previous cycle's model tasks
         # still report (one task launch each); builds never overlap (max_active_tis_per_dag).
         "max_active_runs": 2,
+        # A full cycle reports ~140 model tasks; at most this many run at once, so the executor
+        # keeps slots for the every-minute extracts (parallelism 4). The plan and the build come
+        # first: upstream tasks carry the highest priority weight (weight_rule downstream).
+        "max_active_tasks": _max_active_tasks(),
         "tags": ["transform", "dbt"],
         "default_args": default_args(retries=0),
         "deadline": run_deadline(DAG_ID, DEADLINE, "transform"),
