@@ -105,9 +105,10 @@ def _common_dag_args() -> dict:
         "dag_id": DAG_ID,
         "start_date": START_DATE,
         "catchup": False,
-        # Two: the next cycle's plan and build may start while the previous cycle's model tasks
-        # still report (one task launch each); builds never overlap (max_active_tis_per_dag).
-        "max_active_runs": 2,
+        # Three: the next cycle's plan and build may start while the two before it still report
+        # their model tasks (one task launch each, minutes for a full cycle); builds never overlap
+        # (max_active_tis_per_dag) and come first (the highest priority weights).
+        "max_active_runs": 3,
         # A full cycle reports ~140 model tasks; at most this many run at once, so the executor
         # keeps slots for the every-minute extracts (parallelism 4). The plan and the build come
         # first: upstream tasks carry the highest priority weight (weight_rule downstream).
