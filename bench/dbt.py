@@ -321,7 +321,7 @@ def airflow_env(cluster, db: str, workdir: Path, project: Path, artifacts: Path)
     (tests/conftest.py): metadata DB on the same cluster, the repository's dags/ and plugins/, the
     warehouse connection as the loader (as the platform's), dbt as the transformer."""
     from handoff.platform import bootstrap
-    from handoff.platform.airflow_env import airflow_settings, sqlalchemy_url
+    from handoff.platform.airflow_env import scratch_airflow_environment
     from handoff.platform.connections import connection_env
     from handoff.platform.postgres import free_port
 
@@ -330,14 +330,7 @@ def airflow_env(cluster, db: str, workdir: Path, project: Path, artifacts: Path)
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "AIRFLOW", "HANDOFF_DBT"))}
     env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(cluster.url("airflow")),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        **airflow_settings(parallelism=2, idle_sleep=0.2, api_port=free_port()),
+        **scratch_airflow_environment(home, cluster.url("airflow"), api_port=free_port()),
         **connection_env({}, "unused", "unused", cluster.url(db, user="handoff_loader")),
         "HANDOFF_DBT_PASSWORD": "x", "HANDOFF_DBT_SCHEMA_PREFIX": SCHEMA_PREFIX,
         "HANDOFF_DBT_PROJECT_DIR": str(project), "HANDOFF_DBT_ARTIFACTS": str(artifacts),

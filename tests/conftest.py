@@ -19,9 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from handoff.config import REPO_ROOT
 from handoff.platform import bootstrap
-from handoff.platform.airflow_env import airflow_settings, sqlalchemy_url
+from handoff.platform.airflow_env import scratch_airflow_environment
 from handoff.platform.connections import connection_env
 from handoff.platform.postgres import LocalPostgres, free_port
 from handoff.platform.secrets import generate
@@ -61,15 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     bootstrap.bootstrap(cluster.url("postgres"), {}, warehouse_db="handoff", airflow_db="airflow")
     airflow_home = root / "airflow-home"
     airflow_home.mkdir()
-    os.environ.update({
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(cluster.url("airflow")),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
-        **airflow_settings(parallelism=2, idle_sleep=0.2, api_port=free_port()),
-    })
+    os.environ.update(scratch_airflow_environment(airflow_home, cluster.url("airflow"), api_port=free_port()))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -69,6 +69,20 @@ def airflow_environment(
     return env
 
 
+def scratch_airflow_environment(airflow_home: Path, db_url: str, *, api_port: int) -> dict[str, str]:
+    """A throwaway Airflow for `dag.test()` (the test suite, the dbt benchmark): its metadata DB at
+    `db_url`, the repository's dags/ and plugins/, two workers, a short scheduler loop."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(db_url),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        **airflow_settings(parallelism=2, idle_sleep=0.2, api_port=api_port),
+    }
+
+
 def write_admin_password(airflow_home: Path, password: str) -> Path:
     """Pre-seed SimpleAuthManager's password file so the login is our generated password."""
     path = airflow_home / "admin_password.json"
