@@ -69,9 +69,9 @@ select
     coalesce(b.invoices, 0)::int as invoices,
     b.last_invoice_date,
     '{{ var("reporting_currency") }}'::text as reporting_currency,
-    {{ marts_to_reporting('coalesce(r.contracted_amount, 0)', 'fx') }}::numeric(18, 2) as contracted_amount_usd,
-    {{ marts_to_reporting('coalesce(b.billed_amount, 0)', 'fx') }}::numeric(18, 2) as billed_amount_usd,
-    {{ marts_to_reporting('coalesce(r.contracted_amount, 0) - coalesce(b.billed_amount, 0)', 'fx') }}::numeric(18, 2)
+    {{ to_reporting('coalesce(r.contracted_amount, 0)', 'fx') }}::numeric(18, 2) as contracted_amount_usd,
+    {{ to_reporting('coalesce(b.billed_amount, 0)', 'fx') }}::numeric(18, 2) as billed_amount_usd,
+    {{ to_reporting('coalesce(r.contracted_amount, 0) - coalesce(b.billed_amount, 0)', 'fx') }}::numeric(18, 2)
         as backlog_amount_usd,
     fx.rate as fx_rate,
     fx.rate_date as fx_rate_date,
@@ -79,4 +79,4 @@ select
 from rows_ as r
 cross join as_of as a
 left join billed as b on b.project_id = r.project_id
-{{ marts_fx_join('r.currency', 'a.as_of_date', 'fx') }}
+{{ fx_rate_join('r.currency', 'a.as_of_date', 'fx') }}

@@ -31,12 +31,12 @@ select
     (a.as_of_date - i.due_date) as days_past_due,
     {{ marts_aging_bucket('a.as_of_date - i.invoice_date') }} as aging_bucket,
     '{{ var("reporting_currency") }}'::text as reporting_currency,
-    {{ marts_to_reporting('i.open_amount', 'fx') }}::numeric(18, 2) as amount_remaining_usd,
+    {{ to_reporting('i.open_amount', 'fx') }}::numeric(18, 2) as amount_remaining_usd,
     fx.rate as fx_rate,
     fx.rate_date as fx_rate_date,
     a.as_of_date
 from invoices as i
 cross join as_of as a
 left join {{ ref('customer') }} as c on c.customer_id = i.customer_id
-{{ marts_fx_join('i.currency', 'a.as_of_date', 'fx') }}
+{{ fx_rate_join('i.currency', 'a.as_of_date', 'fx') }}
 where i.open_amount > 0

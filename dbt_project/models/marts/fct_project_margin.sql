@@ -6,7 +6,7 @@
 -- Cost: approved hours (billable and not) x the person's cost rate in effect on the entry's date
 -- (restricted.time_entry_cost), aggregated per project: no per-person figure leaves this model.
 -- Hours dated before the person's first cost rate carry no cost: hours_without_cost_rate shows them.
--- Conversion: each day's amounts at the NetSuite rate in effect that day (macro marts_fx_join);
+-- Conversion: each day's amounts at the NetSuite rate in effect that day (macro fx_rate_join);
 -- cost in another currency than the project's converts through USD on the entry's date.
 -- revenue_fx_rate = revenue_usd / revenue (the effective rate), fx rate dates give the range used.
 with projects as (
@@ -35,11 +35,11 @@ tm as (
         sum(d.hours) as approved_hours,
         coalesce(sum(d.billable_hours), 0) as billable_hours,
         sum(d.billable_amount) as tm_revenue,
-        sum({{ marts_to_reporting('d.billable_amount', 'fx') }}) as tm_revenue_usd,
+        sum({{ to_reporting('d.billable_amount', 'fx') }}) as tm_revenue_usd,
         min(fx.rate_date) as first_rate_date,
         max(fx.rate_date) as last_rate_date
     from tm_daily as d
-    {{ marts_fx_join('d.currency', 'd.on_date', 'fx') }}
+    {{ fx_rate_join('d.currency', 'd.on_date', 'fx') }}
     group by 1
 ),
 
@@ -55,11 +55,11 @@ milestones as (
         d.project_id,
         sum(d.events) as completed_milestones,
         sum(d.amount) as milestone_revenue,
-        sum({{ marts_to_reporting('d.amount', 'fx') }}) as milestone_revenue_usd,
+        sum({{ to_reporting('d.amount', 'fx') }}) as milestone_revenue_usd,
         min(fx.rate_date) as first_rate_date,
         max(fx.rate_date) as last_rate_date
     from milestones_daily as d
-    {{ marts_fx_join('d.currency', 'd.on_date', 'fx') }}
+    {{ fx_rate_join('d.currency', 'd.on_date', 'fx') }}
     group by 1
 ),
 
@@ -76,13 +76,13 @@ cost_daily as (
 cost as (
     select
         d.project_id,
-        sum({{ marts_to_reporting('d.cost_amount', 'fx') }}) as cost_usd,
+        sum({{ to_reporting('d.cost_amount', 'fx') }}) as cost_usd,
         sum(case when d.currency = d.project_currency then d.cost_amount
                  else round(d.cost_amount * fx.rate / nullif(fxp.rate, 0), 2) end) as cost_amount,
         sum(d.hours_without_cost_rate) as hours_without_cost_rate
     from cost_daily as d
-    {{ marts_fx_join('d.currency', 'd.on_date', 'fx') }}
-    {{ marts_fx_join('d.project_currency', 'd.on_date', 'fxp') }}
+    {{ fx_rate_join('d.currency', 'd.on_date', 'fx') }}
+    {{ fx_rate_join('d.project_currency', 'd.on_date', 'fxp') }}
     group by 1
 ),
 

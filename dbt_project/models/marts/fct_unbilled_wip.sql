@@ -96,11 +96,11 @@ select
     g.oldest_work_date,
     g.newest_work_date,
     '{{ var("reporting_currency") }}'::text as reporting_currency,
-    {{ marts_to_reporting('g.unbilled_amount', 'fx') }}::numeric(18, 2) as unbilled_amount_usd,
+    {{ to_reporting('g.unbilled_amount', 'fx') }}::numeric(18, 2) as unbilled_amount_usd,
     fx.rate as fx_rate,
     fx.rate_date as fx_rate_date,
     a.as_of_date
 from aged as g
 inner join projects as p on p.project_id = g.project_id
 cross join as_of as a
-{{ marts_fx_join('p.currency', 'a.as_of_date', 'fx') }}
+{{ fx_rate_join('p.currency', 'a.as_of_date', 'fx') }}

@@ -23,12 +23,12 @@ invoices as (
 converted as (
     select
         i.customer_id,
-        {{ marts_to_reporting('i.open_amount', 'fx') }} as open_usd,
+        {{ to_reporting('i.open_amount', 'fx') }} as open_usd,
         case when i.invoice_date > a.as_of_date - 90 and i.invoice_date <= a.as_of_date
-             then {{ marts_to_reporting('i.amount', 'fx') }} else 0 end as billed_usd
+             then {{ to_reporting('i.amount', 'fx') }} else 0 end as billed_usd
     from invoices as i
     cross join as_of as a
-    {{ marts_fx_join('i.currency', 'a.as_of_date', 'fx') }}
+    {{ fx_rate_join('i.currency', 'a.as_of_date', 'fx') }}
 ),
 
 per_customer as (
