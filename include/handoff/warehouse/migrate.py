@@ -52,9 +52,10 @@ RAW_COLUMNS = ("source_id", "source_modified_at", "is_deleted", "batch_id", "loa
 
 # Views of ops that the transform layer (dbt source freshness) and analysts read.
 # What dbt (the transformer) reads in ops: freshness and the run logs the integration-health mart
-# summarises. Never the extract cursors (extract_state). The analyst reads no ops relation.
+# summarises, and reverse sync's posting ledger (the reconciliation). Never the extract cursors
+# (extract_state). The analyst reads no ops relation.
 OPS_TRANSFORMER_READS = ("stream_freshness", "extract_runs", "rejected_records", "schema_changes",
-                         "transform_runs")
+                         "transform_runs", "erp_postings", "erp_posting_events")
 
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
 
