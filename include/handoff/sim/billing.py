@@ -8,6 +8,11 @@ An invoice carries what aging needs: `foreignamountremaining` (its open amount i
 transaction currency), `status` ('A' Open, 'B' Paid In Full) and `closedate` (the day it was paid
 in full). A payment is tied to the invoice it pays the way SuiteQL exposes it: a
 `NextTransactionLineLink` row (previousdoc = invoice, nextdoc = payment, linktype 'Payment').
+
+Billed time: the monthly invoice of a job bills the job's billable timebills of that month that
+NetSuite holds when it is issued (`bill_time`); tests can bill chosen timebills at once
+(`mark_billed`, the `/__sim/bill` admin endpoint). `w.billed_timebills` maps timebill id -> the
+invoice id that billed it (0 when marked by hand). Billed time cannot be changed or deleted.
 """
 
 from __future__ import annotations
@@ -63,3 +68,30 @@ def add_currency_rates(w, effective_day: int, ts: int) -> None:
             "id": rid, "basecurrency": NS_BASE_CURRENCY, "transactioncurrency": cid,
             "exchangerate": f"{fx_rate(w.seed, code, effective_day):.4f}", "effectivedate": effective_day,
             "lastmodifieddate": ts})
+
+
+def bill_time(w, invoices: dict[int, int], start_day: int, end_day: int) -> None:
+    """The month's invoices (job id -> invoice id) bill the live billable timebills of their job
+    dated in [start_day, end_day) that no invoice billed yet."""
+    if not invoices:
+        return
+    for tb in w.ns["timebill"].rows.values():
+        tid = invoices.get(tb["customer"])
+        if (tid is not None and tb["isbillable"] == "T" and start_day <= tb["trandate"] < end_day
+                and tb["id"] not in w.billed_timebills):
+            w.billed_timebills[tb["id"]] = tid
+
+
+def mark_billed(w, timebill_ids) -> None:
+    """Bill chosen timebills by hand (tests): as if an invoice had included them."""
+    for rid in timebill_ids:
+        w.billed_timebills.setdefault(rid, 0)
+
+
+def billed_by(w, timebill_id: int) -> str | None:
+    """'INV<id>' (or 'an invoice' when billed by hand) if the timebill is billed, else None."""
+    tid = w.billed_timebills.get(timebill_id)
+    if tid is None:
+        return None
+    inv = w.ns["transaction"].get(tid)
+    return inv["tranid"] if inv else "an invoice"

@@ -324,12 +324,17 @@ class SystemServer:
             self._inflight += 1
             inflight = self._inflight
         try:
-            self._serve(h, req, inflight)
+            resp = self._serve(h, req, inflight)
         finally:
+            # out of flight before the answer is written: a client that sends its next request as soon
+            # as it reads this answer must not find this one still counted (the concurrency limit)
             with self._inflight_lock:
                 self._inflight -= 1
+        if resp is not None:
+            self._write(h, resp, req)
 
-    def _serve(self, h, req, inflight) -> None:
+    def _serve(self, h, req, inflight) -> Response | None:
+        """The response to write, or None when the fault decided to drop the connection."""
         route, groups, allowed = None, {}, False
         for r in self.routes:
             m = r.pattern.match(req.path)
@@ -341,11 +346,11 @@ class SystemServer:
         decision = self.faults.decide(req.path, route is not None and not route.auth)
         if decision.action == "drop":
             self._drop(h)
-            return
+            return None
         if decision.action == "timeout":
             self._stop.wait(float(self.faults.get("timeout_seconds", 30)))
             self._drop(h)
-            return
+            return None
         if decision.slow:
             self._stop.wait(decision.slow)
         try:
@@ -374,7 +379,7 @@ class SystemServer:
             resp.body = self._drift(resp.body, decision.drift)
         if decision.malformed and resp.status == 200:
             resp.body = resp.body[: max(1, len(resp.body) // 2)] + b',"\xff'
-        self._write(h, resp, req)
+        return resp
 
     def error_response(self, e: ApiError) -> Response:
         body = e.body if e.body is not None else self.error_body(e)

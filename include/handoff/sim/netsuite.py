@@ -4,8 +4,10 @@ async jobs, the account concurrency limit, and the ledger of accepted writes."""
 from __future__ import annotations
 
 import threading
+from urllib.parse import unquote
 
 from . import clock
+from .billing import billed_by, mark_billed
 from .firm import NS_CURRENCY_ID
 from .http import _REASONS, ApiError, Response, SystemServer
 from .query import QueryError
@@ -17,8 +19,32 @@ RECORD_TYPES = {"timebill": "timebill", "customrecord_handoff_billing_event": "c
 CURRENCY_CODE = {v: k for k, v in NS_CURRENCY_ID.items()}
 
 
-def _err(status, detail, code, path=None):
-    return ApiError(status, detail, code, path)
+def _err(status, detail, code, path=None, headers=None):
+    return ApiError(status, detail, code, path, headers=headers)
+
+
+def _missing():
+    return _err(404, "The record instance does not exist. Provide a valid record instance ID.", "NONEXISTENT_ID")
+
+
+def _eid(ref: str) -> str:
+    return unquote(ref[4:])
+
+
+def _as_body(table: str, rec: dict) -> dict:
+    """A stored record as a create body (what a partial update overlays). Subsidiary and currency are
+    left out: they follow the employee/job unless the update names them."""
+    if table == "timebill":
+        body = {"employee": {"id": rec["employee"]}, "customer": {"id": rec["customer"]},
+                "tranDate": clock.day_iso(rec["trandate"]), "hours": float(rec["hours"]),
+                "isBillable": rec["isbillable"] == "T", "memo": rec.get("memo")}
+        if rec.get("item") is not None:
+            body["item"] = {"id": rec["item"]}
+        return body
+    return {"custrecord_hbe_job": {"id": rec["custrecord_hbe_job"]},
+            "custrecord_hbe_milestone": rec["custrecord_hbe_milestone"],
+            "custrecord_hbe_amount": float(rec["custrecord_hbe_amount"]),
+            "custrecord_hbe_date": clock.day_iso(rec["custrecord_hbe_date"])}
 
 
 class NetSuiteServer(SystemServer):
@@ -36,7 +62,11 @@ class NetSuiteServer(SystemServer):
         self.route("POST", "/services/rest/auth/oauth2/v1/token", self.token, auth=False)
         self.route("POST", "/services/rest/query/v1/suiteql", self.suiteql)
         self.route("POST", r"/services/rest/record/v1/(?P<rtype>[A-Za-z_]+)", self.create)
-        self.route("GET", r"/services/rest/record/v1/(?P<rtype>[A-Za-z_]+)/(?P<rid>\d+)", self.get_record)
+        one = r"/services/rest/record/v1/(?P<rtype>[A-Za-z_]+)/(?P<ref>\d+|eid:[^/]+)"
+        self.route("GET", one, self.get_record)
+        self.route("PATCH", one, self.update)
+        self.route("PUT", one, self.upsert)
+        self.route("DELETE", one, self.delete)
         self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)", self.job)
         self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)/task", self.tasks)
         self.route("GET", r"/services/rest/async/v1/job/(?P<job>\d+)/task/(?P<task>\d+)", self.task)
@@ -118,7 +148,7 @@ class NetSuiteServer(SystemServer):
         body = req.json()
         if not isinstance(body, dict) or not isinstance(body.get("q"), str):
             raise _err(400, "The request body must contain the 'q' property.", "INVALID_CONTENT")
-        key = (body["q"], self.world.version, len(self.world.ledger))
+        key = (body["q"], self.world.version, sum(t.changes for t in self.world.ns.values()))  # any write
         hit = self._query_cache.get(key)
         if hit is None:
             try:
@@ -147,26 +177,34 @@ class NetSuiteServer(SystemServer):
                 "totalResults": total}
 
     # ---- writes -------------------------------------------------------------------------
-    def create(self, req, rtype):
+    def _table(self, rtype: str) -> str:
         table = RECORD_TYPES.get(rtype.lower())
         if table is None:
             raise _err(404, f"Record type '{rtype}' does not exist or is not supported by this simulator.",
                        "NONEXISTENT_ID")
-        body = req.json()
-        if not isinstance(body, dict):
-            raise _err(400, "The request body must be a JSON object.", "INVALID_CONTENT")
+        return table
+
+    def _submit(self, req, rtype: str, action):
+        """What every write verb shares: the idempotency key (a repeated one -> 400 IDEMPOTENCY_ERROR with
+        `Location` of the first job), the job that stores the outcome, and the sync (204 + `Location` of
+        the record) or async (`Prefer: respond-async` -> 202 + `Location` of the job) answer.
+        `action(table, body, key)` validates and applies the write under the world lock, returns the id."""
+        table = self._table(rtype)
         key = req.headers.get("X-NetSuite-Idempotency-Key")
         is_async = "respond-async" in req.headers.get("Prefer", "").lower()
-        with self._write_lock:  # one writer at a time: a repeated key can never create twice
+        with self._write_lock:  # one writer at a time: a repeated key can never write twice
             if key is not None:
                 prior = self.idempotency.get(key)
                 if prior is not None:
-                    raise _err(400, f"The idempotency key '{key}' was already used by job {prior['id']}. "
-                                    "Poll that job for its result.", "IDEMPOTENCY_ERROR")
+                    raise _err(400, f"The idempotency key '{key}' was already used by job {prior['id']}. See the "
+                                    "Location header for a link to the previously submitted job.",
+                               "IDEMPOTENCY_ERROR", headers=[("Location", self._job_url(req, prior["id"]))])
             with self.world.lock:
                 try:
-                    rid = (self._create_timebill if table == "timebill" else self._create_billing_event)(
-                        body, key)
+                    body = req.json()
+                    if not isinstance(body, dict):
+                        raise _err(400, "The request body must be a JSON object.", "INVALID_CONTENT")
+                    rid = action(table, body, key)
                     result = Response(204, b"", [("Location", f"{req.base_url}/services/rest/record/v1/{rtype}/{rid}")])
                 except ApiError as e:
                     result = self.error_response(e)
@@ -176,8 +214,88 @@ class NetSuiteServer(SystemServer):
             if key is not None:
                 self.idempotency[key] = job
         if is_async:
-            return Response(202, b"", [("Location", f"{req.base_url}/services/rest/async/v1/job/{job_id}")])
+            return Response(202, b"", [("Location", self._job_url(req, job_id))])
         return result
+
+    @staticmethod
+    def _job_url(req, job_id: str) -> str:
+        return f"{req.base_url}/services/rest/async/v1/job/{job_id}"
+
+    def create(self, req, rtype):
+        def action(table, body, key):
+            rec = self._validate(table, body)
+            return self._insert(table, rec, self._external_id(body, table), key, body, "POST")
+        return self._submit(req, rtype, action)
+
+    def update(self, req, rtype, ref):
+        def action(table, body, key):
+            old = self._find(table, ref)
+            if old is None:
+                raise _missing()
+            return self._change(table, old, body, key, "PATCH")
+        return self._submit(req, rtype, action)
+
+    def upsert(self, req, rtype, ref):
+        """PUT .../eid:{externalId}: update the record with that external id, or create it."""
+        def action(table, body, key):
+            if not ref.startswith("eid:"):
+                raise _err(400, "Upsert requires an external ID in the URL: PUT /record/v1/{type}/eid:{externalId}.",
+                           "INVALID_REQUEST")
+            ext = _eid(ref)
+            if body.get("externalId") not in (None, ext):
+                raise _err(400, f"The externalId in the body ({body['externalId']}) does not match the URL ({ext}).",
+                           "INVALID_FLD_VALUE", "externalId")
+            body = {**body, "externalId": ext}
+            old = self._find(table, ref)
+            if old is not None:
+                return self._change(table, old, body, key, "PUT")
+            return self._insert(table, self._validate(table, body), ext, key, body, "PUT")
+        return self._submit(req, rtype, action)
+
+    def delete(self, req, rtype, ref):
+        def action(table, body, key):
+            old = self._find(table, ref)
+            if old is None:
+                raise _missing()
+            self._guard(table, old)
+            w = self.world
+            w.ns_delete(table, RECORD_NAME[table], old["id"], w.now)
+            self._log("delete", "DELETE", table, old["id"], key, old.get("externalid"), body)
+            return old["id"]
+        # DELETE usually has no body: treat an empty one as {}
+        req.body = req.body or b"{}"
+        return self._submit(req, rtype, action)
+
+    def _find(self, table: str, ref: str) -> dict | None:
+        if ref.startswith("eid:"):
+            ext = _eid(ref)
+            return next((r for r in self.world.ns[table].rows.values() if r.get("externalid") == ext), None)
+        return self.world.ns[table].get(int(ref))
+
+    def _change(self, table, old, body, key, verb) -> int:
+        """A partial update: the record's current values, overlaid with the body, validated as on create."""
+        self._guard(table, old)
+        rec = self._validate(table, {**_as_body(table, old), **body})
+        ext = self._external_id(body, table, own=old["id"]) if "externalId" in body else old.get("externalid")
+        w = self.world
+        stamp = "lastmodified" if table.startswith("customrecord") else "lastmodifieddate"
+        w.ns[table].put(old["id"], {**old, **rec, "externalid": ext, stamp: w.now})
+        self._log("update", verb, table, old["id"], key, ext, body)
+        return old["id"]
+
+    def _guard(self, table, rec) -> None:
+        """Billed time and records dated in a closed period cannot be changed or deleted."""
+        if table == "timebill":
+            inv = billed_by(self.world, rec["id"])
+            if inv is not None:
+                raise _err(400, f"This time entry has been billed on {inv}. You cannot change or delete billed "
+                                "time.", "CANT_MODIFY_BILLED_TIME")
+            self._check_period(rec["trandate"], "tranDate", "changed or deleted")
+        else:
+            self._check_period(rec["custrecord_hbe_date"], "custrecord_hbe_date", "changed or deleted")
+
+    def _validate(self, table, body) -> dict:
+        return (self._timebill_fields if table == "timebill" else self._billing_event_fields)(body)
 
     def _ref(self, body, name, table, label):
         ref = body.get(name)
@@ -192,12 +310,12 @@ class NetSuiteServer(SystemServer):
             raise _err(400, f"Invalid Field Value {rid} for the following field: {name}", "INVALID_KEY_OR_REF", name)
         return rec
 
-    def _check_period(self, day: int, path: str):
+    def _check_period(self, day: int, path: str, what: str = "posted"):
         for p in self.world.ns["accountingperiod"].rows.values():
             if p["startdate"] <= day <= p["enddate"]:
                 if p["closed"] == "T":
-                    raise _err(400, f"The accounting period {p['periodname']} is closed. You cannot post to a "
-                                    "closed period.", "INVALID_FLD_VALUE", path)
+                    raise _err(400, f"The accounting period {p['periodname']} is closed. A transaction dated in a "
+                                    f"closed period cannot be {what}.", "INVALID_FLD_VALUE", path)
                 return
         raise _err(400, "No accounting period exists for this date.", "INVALID_FLD_VALUE", path)
 
@@ -219,13 +337,14 @@ class NetSuiteServer(SystemServer):
             raise _err(400, f"Invalid Field Value {sid} for the following field: subsidiary. The {what} belongs "
                             f"to subsidiary {expected}.", "INVALID_FLD_VALUE", "subsidiary")
 
-    def _external_id(self, body, table):
+    def _external_id(self, body, table, own: int | None = None):
         ext = body.get("externalId")
-        if ext is not None and any(r.get("externalid") == str(ext) for r in self.world.ns[table].rows.values()):
+        if ext is not None and any(r.get("externalid") == str(ext) and r["id"] != own
+                                   for r in self.world.ns[table].rows.values()):
             raise _err(400, f"A record with external ID {ext} already exists.", "DUP_RCRD", "externalId")
         return None if ext is None else str(ext)
 
-    def _create_timebill(self, body, key):
+    def _timebill_fields(self, body) -> dict:
         emp = self._ref(body, "employee", "employee", "Employee")
         job = self._ref(body, "customer", "job", "Customer:Project")
         day = self._date(body, "tranDate")
@@ -250,14 +369,12 @@ class NetSuiteServer(SystemServer):
                            "INVALID_KEY_OR_REF", "item")
         self._subsidiary(body, emp["subsidiary"], "employee")
         self._check_period(day, "tranDate")
-        ext = self._external_id(body, "timebill")
-        return self._accept("timebill", key, body, ext, {
-            "employee": emp["id"], "customer": job["id"], "item": item["id"] if item else None,
-            "hours": f"{hours:.2f}", "trandate": day,
-            "subsidiary": emp["subsidiary"], "isbillable": "T" if body.get("isBillable", True) else "F",
-            "memo": body.get("memo")})
+        return {"employee": emp["id"], "customer": job["id"], "item": item["id"] if item else None,
+                "hours": f"{hours:.2f}", "trandate": day,
+                "subsidiary": emp["subsidiary"], "isbillable": "T" if body.get("isBillable", True) else "F",
+                "memo": body.get("memo")}
 
-    def _create_billing_event(self, body, key):
+    def _billing_event_fields(self, body) -> dict:
         job = self._ref(body, "custrecord_hbe_job", "job", "Project")
         milestone = body.get("custrecord_hbe_milestone")
         if not milestone:
@@ -275,32 +392,33 @@ class NetSuiteServer(SystemServer):
         day = self._date(body, "custrecord_hbe_date")
         self._subsidiary(body, job["subsidiary"], "project")
         self._check_period(day, "custrecord_hbe_date")
-        ext = self._external_id(body, "customrecord_handoff_billing_event")
-        return self._accept("customrecord_handoff_billing_event", key, body, ext, {
-            "name": str(milestone), "custrecord_hbe_job": job["id"], "custrecord_hbe_milestone": str(milestone),
-            "custrecord_hbe_amount": f"{amount:.2f}", "custrecord_hbe_currency": currency,
-            "custrecord_hbe_date": day, "isinactive": "F"})
+        return {"name": str(milestone), "custrecord_hbe_job": job["id"], "custrecord_hbe_milestone": str(milestone),
+                "custrecord_hbe_amount": f"{amount:.2f}", "custrecord_hbe_currency": currency,
+                "custrecord_hbe_date": day, "isinactive": "F"}
 
-    def _accept(self, table, key, body, ext, rec) -> int:
+    def _insert(self, table, rec, ext, key, body, verb) -> int:
         w = self.world
         rid = w.next_id(f"ns_{table}", 900000 if table == "timebill" else 1)
         now = w.now
         stamps = ({"created": now, "lastmodified": now} if table.startswith("customrecord")
                   else {"datecreated": now, "lastmodifieddate": now})
         w.ns[table].put(rid, {"id": rid, **rec, "externalid": ext, **stamps})
-        w.ledger.append({"ledger_seq": len(w.ledger) + 1, "record_type": "timeBill" if table == "timebill" else table,
-                         "id": rid, "idempotency_key": key, "external_id": ext, "tick": w.tick,
-                         "accepted_at": clock.iso_z(now), "body": body})
+        self._log("create", verb, table, rid, key, ext, body)
         return rid
 
-    def get_record(self, req, rtype, rid):
-        table = RECORD_TYPES.get(rtype.lower()) or {"job": "job", "employee": "employee", "customer": "customer", "serviceitem": "item",
-                                                 "currency": "currency"}.get(
-            rtype.lower())
-        rec = self.world.ns[table].get(int(rid)) if table else None
+    def _log(self, op, verb, table, rid, key, ext, body) -> None:
+        w = self.world
+        w.ledger.append({"ledger_seq": len(w.ledger) + 1, "op": op, "verb": verb,
+                         "record_type": "timeBill" if table == "timebill" else table,
+                         "id": rid, "idempotency_key": key, "external_id": ext, "tick": w.tick,
+                         "accepted_at": clock.iso_z(w.now), "body": body})
+
+    def get_record(self, req, rtype, ref):
+        table = RECORD_TYPES.get(rtype.lower()) or {"job": "job", "employee": "employee", "customer": "customer",
+                                                 "serviceitem": "item", "currency": "currency"}.get(rtype.lower())
+        rec = self._find(table, ref) if table else None
         if rec is None:
-            raise _err(404, "The record instance does not exist. Provide a valid record instance ID.",
-                       "NONEXISTENT_ID")
+            raise _missing()
         out = {"links": [{"rel": "self", "href": f"{req.base_url}{req.path}"}]}
         for k, v in rec.items():
             if v is not None:
@@ -344,10 +462,47 @@ class NetSuiteServer(SystemServer):
         if (req.method, req.path) == ("GET", "/__sim/ledger"):
             with self.world.lock:
                 return {"ledger": self.world.ledger}
+        if (req.method, req.path) == ("POST", "/__sim/bill"):
+            return self._bill(req.json() or {})
+        if (req.method, req.path) == ("POST", "/__sim/close_period"):
+            return self._close_period(req.json() or {})
         return super().admin(req)
+
+    def _close_period(self, body: dict) -> dict:
+        """Close the accounting period holding `{"date": "YYYY-MM-DD"}` (the clock never closes one)."""
+        try:
+            day = clock.parse_day(str(body.get("date")))
+        except ValueError:
+            raise ApiError(400, "date= YYYY-MM-DD is required") from None
+        w = self.world
+        with w.lock:
+            for p in w.ns["accountingperiod"].values():
+                if p["startdate"] <= day <= p["enddate"] and p["isquarter"] != "T" and p["isyear"] != "T":
+                    p = w.ns_touch("accountingperiod", p["id"], w.now, closed="T")
+                    return {"period": p["periodname"], "closed": p["closed"]}
+        raise ApiError(404, f"no accounting period holds {body.get('date')}")
+
+    def _bill(self, body: dict) -> dict:
+        """Bill timebills by hand (tests): `{"ids": [...]}` and/or `{"external_ids": [...]}`."""
+        with self.world.lock:
+            rows = self.world.ns["timebill"]
+            ids = []
+            for rid in body.get("ids") or []:
+                if rows.get(int(rid)) is None:
+                    raise ApiError(404, f"no timebill {rid}")
+                ids.append(int(rid))
+            for ext in body.get("external_ids") or []:
+                rec = self._find("timebill", f"eid:{ext}")
+                if rec is None:
+                    raise ApiError(404, f"no timebill with external id {ext}")
+                ids.append(rec["id"])
+            mark_billed(self.world, ids)
+            return {"billed": ids}
 
     def truth(self, obj):
         name = obj.lower()
+        if name in LIVE:
+            return self._live(LIVE[name])
         if name not in self.world.ns:
             raise KeyError(obj)
         from .suiteql import render_row
@@ -364,7 +519,26 @@ class NetSuiteServer(SystemServer):
                    if RECORD_NAME.get(name) == d["recordtype"]]
         return {"records": recs, "deleted_ids": deleted}
 
+    def _live(self, table: str) -> dict:
+        """The live records per external id (what an exactly-once writer is judged by): `by_external_id`
+        {externalId: [ids]}, `duplicates` (external ids held by more than one record), `without_external_id`,
+        and the records themselves (`records`, with `billed`: the invoice's tranid for billed time)."""
+        base = self.truth(table)
+        by_ext: dict[str, list[str]] = {}
+        without = []
+        for r in base["records"]:
+            if table == "timebill":
+                r["billed"] = billed_by(self.world, int(r["id"]))
+            if r.get("externalid") is None:
+                without.append(r["id"])
+            else:
+                by_ext.setdefault(r["externalid"], []).append(r["id"])
+        return {**base, "by_external_id": by_ext, "duplicates": sorted(e for e, v in by_ext.items() if len(v) > 1),
+                "without_external_id": without}
 
+
+LIVE = {"timebill_live": "timebill", "billing_event_live": "customrecord_handoff_billing_event",
+        "customrecord_handoff_billing_event_live": "customrecord_handoff_billing_event"}
 RECORD_NAME = {"transaction": "invoice", "customer": "customer", "job": "job", "timebill": "timebill",
                "customrecord_handoff_billing_event": "customrecord_handoff_billing_event"}
 

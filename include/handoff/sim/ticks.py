@@ -14,7 +14,7 @@ import random
 import numpy as np
 
 from . import clock
-from .billing import add_currency_rates, issue_invoice, record_payment
+from .billing import add_currency_rates, bill_time, issue_invoice, record_payment
 from .clock import DAY, TICK_SPAN
 from .crm import hs_deal, sf_opportunity
 from .firm import HS_STAGES, SF_STAGES, hourly_rates
@@ -155,8 +155,11 @@ def _finance(w, rnd, now, d, ts) -> None:
         cents = np.bincount(te.ws[live], weights=te.minutes[live].astype(np.int64) * te.rate[live] // 60,
                             minlength=len(te.ws_ids))
         by_ws = {p["ws_idx"]: p for p in w.projects}
+        invoices = {}
         for ws in np.nonzero(cents > 0)[0].tolist():
-            issue_invoice(w, by_ws[ws], int(cents[ws]), first - 1, ts(), f"Time & materials {clock.day_iso(prev)[:7]}")
+            invoices[by_ws[ws]["job_id"]] = issue_invoice(w, by_ws[ws], int(cents[ws]), first - 1, ts(),
+                                                          f"Time & materials {clock.day_iso(prev)[:7]}")
+        bill_time(w, invoices, prev, first)  # the timebills NetSuite holds for that time
     if d.weekday() == 6 and d.hour == 18:  # Sunday evening: next week's exchange rates (no random draw)
         add_currency_rates(w, now // DAY + 1, now)
     if rnd.random() < 0.1:

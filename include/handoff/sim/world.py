@@ -89,6 +89,7 @@ class World:
         self.deal_service: dict[str, str] = {}  # CRM deal id -> its first service line's code (job's item)
         self.projects: list[dict] = []
         self.ledger: list[dict] = []
+        self.billed_timebills: dict[int, int] = {}  # timebill id -> invoice id (billing.py)
         self.counters: dict[str, int] = {}
         self.cases: dict = {"closed_won_without_project": [], "time_on_closed_project": {},
                             "employee_missing_in_netsuite": [], "currency_mix": {},
