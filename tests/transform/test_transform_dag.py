@@ -5,7 +5,7 @@ only what depends on it.
 A small dbt project written here (three raw sources, six models, a test that can be made to
 fail) keeps these tests fast and independent of the real project, which is still growing; the
 real project's manifest is rendered too (DAG shape only). The world is the tiny simulated one,
-extracted once (`make_dbt_world` of tests/transform/conftest.py, without its dbt build).
+extracted once (`make_dbt_world` of tests/dbt_world.py, without its dbt build).
 """
 
 from __future__ import annotations

@@ -1,0 +1,298 @@
+"""The posting engine: plan, insert ledger rows, then post the due rows with a bounded thread pool.
+
+Exactly once, by construction:
+- Nothing is sent without a ledger row: the plan's rows are inserted (one transaction) before
+  any request; a key the ledger has seen is never inserted again.
+- Rows are claimed with FOR UPDATE SKIP LOCKED under a lease: two runs at once never send the
+  same row; each send carries the row's send key, so a retry after a timeout is answered with
+  the first outcome, never a second record.
+- A row found in flight with an expired lease (its process was killed between the ERP's answer
+  and the ledger's commit), or whose last attempt ended without an answer, is recovered before
+  any re-send: a create or removal looks the record up by external id first; an update is
+  re-sent under the same key (the ERP answers a repeated key with the first outcome).
+- Workers each hold a concurrency slot of the target system (`handoff.connectors.limiter`, shared
+  by every process) for their whole life; 429/5xx/Retry-After are the client's retry policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import psycopg
+from requests.adapters import HTTPAdapter
+
+from handoff.connectors.limiter import Limiter, limit_of
+from handoff.reverse import ledger
+from handoff.reverse.netsuite import TARGETS
+from handoff.reverse.outbox import source as outbox_source
+from handoff.reverse.plan import plan
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 300.0  # a claim's lease: longer than any one posting with the client's retries
+CLAIM_BATCH = 4
+RETRY_BASE_SECONDS = 30.0
+RETRY_CAP_SECONDS = 3600.0
+
+
+def connector(warehouse) -> Callable[[], psycopg.Connection]:
+    """Open new warehouse connections from a URL, a factory, or an open psycopg connection
+    (its parameters and password; the caller's connection is not used by the workers)."""
+    if isinstance(warehouse, str):
+        return lambda: psycopg.connect(warehouse)
+    if isinstance(warehouse, psycopg.Connection):
+        dsn, password = warehouse.info.dsn, warehouse.info.password
+        return lambda: psycopg.connect(dsn, **({"password": password} if password else {}))
+    if callable(warehouse):
+        return warehouse
+    raise TypeError(f"warehouse must be a URL, a connection factory or a psycopg connection, not {warehouse!r}")
+
+
+def ensure_ledger(conn) -> None:
+    """Migrate the warehouse if the ledger's migration is missing (as extract tasks do)."""
+    from handoff.warehouse.migrate import migrate, pending
+
+    if pending(conn):
+        migrate(conn)
+
+
+def new_run_id(prefix: str = "reverse") -> str:
+    return f"{prefix}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def target_for(source: str, client):
+    try:
+        return TARGETS[source](client)
+    except KeyError:
+        raise KeyError(f"no target for outbox source {source!r}; known: {', '.join(TARGETS)}") from None
+
+
+# --- sync -------------------------------------------------------------------------------------
+
+def sync(warehouse, client, *, source: str = "time_entries", dry_run: bool = False, run_id: str | None = None,
+         concurrency: int | None = None, schema_prefix: str | None = None, lease_seconds: float = LEASE_SECONDS,
+         retry_base_seconds: float = RETRY_BASE_SECONDS, slot_wait: float = 300.0) -> dict:
+    """Post the outbox `source` ("time_entries" | "billing_events") to the client's system.
+
+    `warehouse`: the loader's URL, a connection factory (e.g. `orchestration.warehouse.warehouse_connection`)
+    or a psycopg connection. `dry_run`: plan only; returns the actions with their reasons and
+    writes and sends nothing. `concurrency`: worker threads (at most the system's slots).
+    Returns a summary (counts, requests, seconds; the actions in a dry run).
+    """
+    run_id = run_id or new_run_id()
+    connect = connector(warehouse)
+    src, target = outbox_source(source), target_for(source, client)
+    started = time.monotonic()
+    with connect() as conn:
+        ensure_ledger(conn)
+        outbox = src.read(conn, schema_prefix)
+        systems = {(r["source_system"], r["source_record_type"]) for r in outbox} or _known_sources(conn, target)
+        rows, keys = [], set()
+        for system, record_type in sorted(systems):
+            r, k = ledger.load(conn, target.system, target.record_type, system, record_type)
+            rows += r
+            keys |= k
+        actions = plan(src, target, outbox, rows, keys)
+        planned = Counter(a.kind for a in actions)
+        summary = {"run_id": run_id, "source": source, "target": target.system, "record_type": target.record_type,
+                   "dry_run": dry_run, "outbox_rows": len(outbox), "planned": dict(planned)}
+        if dry_run:
+            summary["actions"] = [a.brief() for a in actions if a.kind != "nothing"]
+            summary["due"] = _due(conn, target)
+            summary["seconds"] = round(time.monotonic() - started, 3)
+            return summary
+        with conn.transaction():
+            applied = apply(conn, actions, run_id)
+        conn.commit()
+    summary.update(applied)
+    summary.update(post_due(connect, client, target, run_id, concurrency=concurrency, lease_seconds=lease_seconds,
+                            retry_base_seconds=retry_base_seconds, slot_wait=slot_wait))
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    log.info("reverse sync %s: %s", run_id, {k: v for k, v in summary.items() if k != "actions"})
+    return summary
+
+
+def _known_sources(conn, target) -> set[tuple[str, str]]:
+    """Source systems/types the ledger holds for this target (an empty outbox removes them all)."""
+    return set(conn.execute("SELECT DISTINCT source_system, source_record_type FROM ops.erp_postings "
+                            "WHERE target_system = %s AND record_type = %s",
+                            (target.system, target.record_type)).fetchall())
+
+
+def _due(conn, target) -> int:
+    return conn.execute("SELECT count(*) FROM ops.erp_postings WHERE target_system = %s AND record_type = %s AND "
+                        "(state IN ('pending', 'retrying') OR (state = 'in_flight' AND lease_until < now()))",
+                        (target.system, target.record_type)).fetchone()[0]
+
+
+def apply(conn, actions, run_id: str) -> dict:
+    """Write the plan to the ledger (in the caller's transaction): withdraw what it makes obsolete,
+    insert the new rows (pending, or dead_lettered for blocked ones)."""
+    withdrawn = deferred = 0
+    new = []
+    for a in actions:
+        took = [ledger.transition(conn, pid, ("pending", "retrying", "dead_lettered"), "superseded",
+                                  f"withdrawn unsent: {a.reason}", run_id) for pid in a.withdraw]
+        withdrawn += sum(took)
+        if not all(took):  # another run claimed one meanwhile: replan this record next run
+            deferred += 1
+        elif a.posting is not None:
+            new.append(a.posting)
+    ids = set(ledger.insert(conn, new, run_id))
+    return {"inserted": len(ids), "withdrawn": withdrawn, "deferred": deferred,
+            "blocked": sum(1 for p in new if p.state == "dead_lettered")}
+
+
+# --- posting ----------------------------------------------------------------------------------
+
+@dataclass
+class _Stats:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+
+def post_due(connect, client, target, run_id: str, *, concurrency: int | None = None,
+             lease_seconds: float = LEASE_SECONDS, retry_base_seconds: float = RETRY_BASE_SECONDS,
+             slot_wait: float = 300.0) -> dict:
+    """Post every due row of the target's record type with up to `concurrency` workers, each
+    holding one of the system's slots. Returns counts by outcome, requests and retries."""
+    limit = limit_of(client)
+    with connect() as conn:
+        due = _due(conn, target)
+    workers = max(0, min(concurrency or limit, limit, due))
+    stats = _Stats()
+    requests0, retries0 = client.requests, client.retries
+    if workers:
+        _widen_pool(client, workers)
+        limiter = Limiter(target.system, limit, connect)
+        with ThreadPoolExecutor(workers, thread_name_prefix="reverse") as pool:
+            futures = [pool.submit(_worker, i, connect, limiter, target, run_id, stats, lease_seconds,
+                                   retry_base_seconds, slot_wait) for i in range(workers)]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+    return {"workers": workers, **dict(stats.counts), "requests": client.requests - requests0,
+            "retries": client.retries - retries0}
+
+
+def _widen_pool(client, n: int) -> None:
+    """Let `n` threads keep a connection each to the system (requests keeps 10 by default)."""
+    for prefix in ("http://", "https://"):
+        current = client.session.get_adapter(prefix + "x")
+        if getattr(current, "_pool_maxsize", 0) < n:
+            client.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=n,
+                                                     max_retries=current.max_retries))
+
+
+def _worker(number: int, connect, limiter: Limiter, target, run_id: str, stats: _Stats, lease_seconds: float,
+            retry_base_seconds: float, slot_wait: float) -> None:
+    owner = f"{run_id}/w{number}"
+    with connect() as conn:
+        conn.autocommit = True
+        slot = limiter.acquire(conn, wait=slot_wait)
+        if slot is None:
+            stats.add("no_slot")
+            return
+        try:
+            while True:
+                rows = ledger.claim(conn, target.system, target.record_type, owner, CLAIM_BATCH, lease_seconds,
+                                    run_id)
+                if not rows:
+                    return
+                for row in rows:
+                    stats.add(post_one(conn, target, row, owner, run_id, retry_base_seconds))
+        finally:
+            slot.release()
+
+
+def post_one(conn, target, row: dict, owner: str, run_id: str, retry_base_seconds: float = RETRY_BASE_SECONDS
+             ) -> str:
+    """Send one claimed row (recovering first when its last attempt ended without an answer) and
+    record the outcome; returns it ("created", "updated", "deleted", "recovered", "dead_lettered",
+    "retrying", "lost_lease")."""
+    op = row["operation"]
+    try:
+        if row["attempts"] > 1 and op in ("create", "delete"):
+            found = target.find(row["external_id"])
+            if op == "create" and found is not None:
+                return _posted(conn, row, found, owner, run_id,
+                               f"recovered: {target.record_type} {found} already holds {row['external_id']} "
+                               "(an earlier attempt was accepted); nothing re-sent", "recovered")
+            if op == "delete" and found is None:
+                return _posted(conn, row, row["erp_id"], owner, run_id,
+                               f"recovered: {target.system} no longer holds {row['external_id']}; nothing re-sent",
+                               "recovered")
+        if op == "create":
+            erp_id = target.create(row)
+        elif op == "update":
+            erp_id = target.update(row)
+        else:
+            target.delete(row)
+            erp_id = row["erp_id"]
+    except Exception as exc:  # classified: retry later or dead-letter; never lost
+        if op == "delete" and target.gone(exc):
+            return _posted(conn, row, row["erp_id"], owner, run_id,
+                           f"{target.record_type} {row['erp_id']} was already gone", "deleted")
+        if op == "create" and target.duplicate(exc):
+            found = target.find(row["external_id"])
+            if found is not None:
+                return _posted(conn, row, found, owner, run_id, f"recovered after {exc}: {target.record_type} "
+                               f"{found} holds {row['external_id']}", "recovered")
+        return _failed(conn, target, row, exc, owner, run_id, retry_base_seconds)
+    done = {"create": "created", "update": "updated", "delete": "deleted"}[op]
+    return _posted(conn, row, erp_id, owner, run_id, f"{done} {target.record_type} {erp_id}", done)
+
+
+def _posted(conn, row: dict, erp_id, owner: str, run_id: str, detail: str, outcome: str) -> str:
+    """Posted, and the version it replaces superseded (update) or reversed (removal), atomically.
+    "lost_lease" if another run took the row over meanwhile (it recovers it: nothing is written)."""
+    try:
+        with conn.transaction():
+            old = row["supersedes"]
+            if old is not None and row["operation"] in ("update", "delete"):
+                to = "superseded" if row["operation"] == "update" else "reversed"
+                ledger.transition(conn, old, "posted", to, f"{row['operation']} #{row['posting_id']} posted "
+                                  f"(version {row['source_version']})", run_id)
+            if not ledger.transition(conn, row["posting_id"], "in_flight", "posted", detail, run_id,
+                                     lease_owner=owner, erp_id=None if erp_id is None else str(erp_id),
+                                     last_error=None, last_error_code=None, last_http_status=None):
+                raise _LostLease
+    except _LostLease:
+        return "lost_lease"
+    return outcome
+
+
+class _LostLease(Exception):
+    """Rolls back `_posted`'s transaction."""
+
+
+def _failed(conn, target, row: dict, exc: BaseException, owner: str, run_id: str, retry_base_seconds: float) -> str:
+    f = target.classify(exc)
+    fields = {"last_error": f.message, "last_error_code": f.code, "last_http_status": f.status}
+    if f.retry:
+        wait = min(RETRY_CAP_SECONDS, retry_base_seconds * 2 ** max(0, row["attempts"] - 1))
+        ok = ledger.transition(conn, row["posting_id"], "in_flight", "retrying",
+                               f"attempt {row['attempts']} failed ({f.code}); again in {wait:.0f}s", run_id,
+                               lease_owner=owner, next_attempt_at=_in(conn, wait), **fields)
+        return "retrying" if ok else "lost_lease"
+    detail = f"{f.reason} ({f.owner}): {target.system} refused: {f.message}"
+    if row["operation"] != "create" and row["supersedes"]:
+        detail += f"; posting #{row['supersedes']} stays as posted"
+    ok = ledger.transition(conn, row["posting_id"], "in_flight", "dead_lettered", detail, run_id, lease_owner=owner,
+                           dead_letter_reason=f.reason, fix_owner=f.owner, **fields)
+    return "dead_lettered" if ok else "lost_lease"
+
+
+def _in(conn, seconds: float):
+    return conn.execute("SELECT now() + make_interval(secs => %s)", (seconds,)).fetchone()[0]
