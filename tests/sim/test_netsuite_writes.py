@@ -272,6 +272,15 @@ def test_get_and_upsert_by_external_id(fresh):
     live = c.truth("netsuite", "timebill_live")
     assert live["by_external_id"] == {"kantata-te-3": [rid]} and live["duplicates"] == []
     assert live["records"][0]["billed"] is None
+    # asynchronously: 202 + the job, whose result is the record's Location
+    for verb, ref in (("put", "eid:kantata-te-5"), ("delete", "eid:kantata-te-5")):
+        r = getattr(s, verb)(f"{url}{TB}/{ref}", json=body, headers={"Prefer": "respond-async",
+                                                                     "X-NetSuite-Idempotency-Key": f"a-{verb}"})
+        assert r.status_code == 202
+        result = s.get(r.headers["Location"] + "/task/" + r.headers["Location"].rsplit("/", 1)[1] + "/result")
+        assert result.status_code == 204 and "/timeBill/" in result.headers["Location"]
+    assert s.get(f"{url}{TB}/eid:kantata-te-5").status_code == 404
+    assert [e["op"] for e in c.ledger()][-2:] == ["create", "delete"]
 
 
 def test_billing_event_verbs(fresh):
