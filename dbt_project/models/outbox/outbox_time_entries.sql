@@ -2,7 +2,7 @@
     materialized='incremental',
     unique_key='time_entry_id',
     incremental_strategy='delete+insert',
-    on_schema_change='sync_all_columns',
+    on_schema_change='append_new_columns',
     post_hook=[
         "{% if is_incremental() %}create index if not exists {{ this.name }}_time_entry_id on {{ this }} (time_entry_id){% endif %}",
         "{% if is_incremental() %}delete from {{ this }} as o where not exists (select 1 from {{ ref('time_entry') }} as t where t.time_entry_id = o.time_entry_id and t.is_approved){% endif %}",

@@ -35,6 +35,7 @@ PLAN_TASK_ID = "plan"
 PLAN_XCOM_KEY = "plan"
 BUILT = ("success", "pass")
 NOT_FAILED = (*BUILT, "warn", "skipped", "no-op")
+EXCLUDE_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
 class TransformProducer(DbtProducerWatcherOperator):
@@ -104,6 +105,10 @@ class TransformProducer(DbtProducerWatcherOperator):
             return None
         self.select = plan.select or None
         self.full_refresh = plan.full_refresh
+        # Unit tests check the models' SQL against fixed inputs, not the data: they run where the
+        # SQL changes (`make test`, CI), not in every cycle (dbt's own advice for production).
+        if EXCLUDE_UNIT_TESTS[0] not in (self.dbt_cmd_flags or []):
+            self.dbt_cmd_flags = [*(self.dbt_cmd_flags or []), *EXCLUDE_UNIT_TESTS]
         log.info("dbt build (%s cycle)%s%s", plan.mode,
                  f" --select {' '.join(plan.select)}" if plan.select else " of the whole project",
                  " --full-refresh" if plan.full_refresh else "")
@@ -116,7 +121,7 @@ class TransformProducer(DbtProducerWatcherOperator):
         finally:
             results = self.__dict__.get("_node_results", {})
             marked = self._mark_untouched(ti, plan)
-            built = [uid for uid, status in results.items() if status in BUILT and not uid.startswith("test.")]
+            built = [uid for uid, status in results.items() if status in BUILT and not uid.startswith(("test.", "unit_test."))]
             failed = [uid for uid, status in results.items() if status not in NOT_FAILED]
             log.info("built %d node(s), %d failed; %d watched node(s) untouched (skipped)",
                      len(built), len(failed), marked)
