@@ -66,6 +66,11 @@ def sim_post(world, path: str, body: dict) -> dict:
     return resp.json()
 
 
+def sim_requests(world) -> int:
+    """API requests the NetSuite simulator has answered (its own count: exact under threads)."""
+    return requests.get(f"{world.sims.url('netsuite')}/__sim/health", timeout=10).json()["requests"]
+
+
 def live(world) -> dict:
     return world.sims.truth("netsuite", "timebill_live")
 

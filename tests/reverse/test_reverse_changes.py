@@ -120,15 +120,17 @@ def test_dead_letter_fix_replay(world, netsuite):
 
     sent = len(world.sims.ledger())
     dry = replay(world.loader_url, netsuite, posting_ids=[dead["posting_id"]], dry_run=True,
-                 schema_prefix=PREFIX)
+                 schema_prefix=PREFIX, source="time_entries")
     assert (dry["selected"], dry["replayed"]) == (1, 1) and len(world.sims.ledger()) == sent
     assert ledger(world, posting_id=dead["posting_id"])[0]["state"] == "dead_lettered"
-    one = replay(world.loader_url, netsuite, posting_ids=[dead["posting_id"]], schema_prefix=PREFIX)
+    one = replay(world.loader_url, netsuite, posting_ids=[dead["posting_id"]], schema_prefix=PREFIX,
+                 source="time_entries")
     assert one["replayed"] == 1 and one["created"] == 1
     row = ledger(world, posting_id=dead["posting_id"])[0]
     assert row["state"] == "posted" and row["replays"] == 1
     assert row["send_key"] == f"{row['idempotency_key']}:replay1"  # the first key's answer is the refusal
     by_reason = replay(world.loader_url, netsuite, reason="employee_missing_in_netsuite", schema_prefix=PREFIX)
+    assert set(by_reason["by_source"]) == {"time_entries", "billing_events"}  # every source by default
     others = sum(1 for r in entries if r["blocking_reason"] == "employee_missing_in_netsuite") - 1
     assert (by_reason["replayed"], by_reason["still_blocked"]) == (1, others)
     assert ledger(world, external_id=blocked["external_id"])[0]["state"] == "posted"

@@ -4,7 +4,7 @@ faults retried, billing events."""
 from __future__ import annotations
 
 import pytest
-from reverse_helpers import PREFIX, assert_exactly_once, ledger, outbox, rows, states
+from reverse_helpers import PREFIX, assert_exactly_once, ledger, outbox, rows, sim_requests, states
 
 from handoff.reverse import sync
 from handoff.sim.netsuite import CURRENCY_CODE
@@ -22,10 +22,10 @@ def test_dry_run_then_happy_path_posts_each_postable_entry_once(world, netsuite)
     assert all(a["reason"] for a in dry["actions"])
     assert world.sims.ledger() == [] and ledger(world) == []  # posted nothing, wrote nothing
 
-    requests_before = netsuite.requests
+    requests_before = sim_requests(world)
     summary = sync(world.loader_url, netsuite, schema_prefix=PREFIX, run_id="happy")
     assert summary["created"] == len(postable) and summary["blocked"] == len(blocked)
-    assert netsuite.requests - requests_before == len(postable)  # one request per posting, none for blocked
+    assert sim_requests(world) - requests_before == len(postable)  # one request per posting, none for blocked
     assert states(world) == {("create", "posted"): len(postable), ("create", "dead_lettered"): len(blocked)}
     assert_exactly_once(world)
     assert {e["external_id"] for e in world.sims.ledger()} == postable  # no API call for blocked rows

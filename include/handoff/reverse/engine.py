@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
-from requests.adapters import HTTPAdapter
 
 from handoff.connectors.limiter import Limiter, limit_of
 from handoff.reverse import ledger
@@ -112,6 +111,7 @@ def sync(warehouse, client, *, source: str = "time_entries", dry_run: bool = Fal
             applied = apply(conn, actions, run_id)
         conn.commit()
     summary.update(applied)
+    summary["seconds_plan"] = round(time.monotonic() - started, 3)
     summary.update(post_due(connect, client, target, run_id, concurrency=concurrency, lease_seconds=lease_seconds,
                             retry_base_seconds=retry_base_seconds, slot_wait=slot_wait))
     summary["seconds"] = round(time.monotonic() - started, 3)
@@ -172,6 +172,7 @@ def post_due(connect, client, target, run_id: str, *, concurrency: int | None = 
         due = _due(conn, target)
     workers = max(0, min(concurrency or limit, limit, due))
     stats = _Stats()
+    started = time.monotonic()
     requests0, retries0 = client.requests, client.retries
     if workers:
         _widen_pool(client, workers)
@@ -183,56 +184,87 @@ def post_due(connect, client, target, run_id: str, *, concurrency: int | None = 
         if errors:
             raise errors[0]
     return {"workers": workers, **dict(stats.counts), "requests": client.requests - requests0,
-            "retries": client.retries - retries0}
+            "retries": client.retries - retries0, "seconds_post": round(time.monotonic() - started, 3)}
 
 
 def _widen_pool(client, n: int) -> None:
-    """Let `n` threads keep a connection each to the system (requests keeps 10 by default)."""
+    """Let `n` threads keep a connection each to the system (requests keeps 10 per host by
+    default). The session's adapters are resized in place, keeping their socket options."""
     for prefix in ("http://", "https://"):
-        current = client.session.get_adapter(prefix + "x")
-        if getattr(current, "_pool_maxsize", 0) < n:
-            client.session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=n,
-                                                     max_retries=current.max_retries))
+        adapter = client.session.get_adapter(prefix + "x")
+        if getattr(adapter, "_pool_maxsize", n) < n:
+            adapter.init_poolmanager(adapter._pool_connections, n, block=adapter._pool_block)
 
 
 def _worker(number: int, connect, limiter: Limiter, target, run_id: str, stats: _Stats, lease_seconds: float,
             retry_base_seconds: float, slot_wait: float) -> None:
+    """One slot, one request at a time. The worker's ledger statements (claims, outcomes) run on
+    its own database thread, in order, while the next request is on the wire: the ERP's capacity
+    is not left idle during bookkeeping."""
     owner = f"{run_id}/w{number}"
-    with connect() as conn:
+    with connect() as conn, ThreadPoolExecutor(1, thread_name_prefix=f"reverse-db{number}") as db:
         conn.autocommit = True
+        # The ledger's commits need not wait for the WAL flush: a commit lost in a database crash
+        # leaves its row in flight or pending, which the next run recovers like a killed process's
+        # (by external id, or the same key's first outcome).
+        conn.execute("SET synchronous_commit = off")
         slot = limiter.acquire(conn, wait=slot_wait)
         if slot is None:
             stats.add("no_slot")
             return
+        recorded = []
         try:
-            while True:
-                rows = ledger.claim(conn, target.system, target.record_type, owner, CLAIM_BATCH, lease_seconds,
-                                    run_id)
-                if not rows:
-                    return
-                for row in rows:
-                    stats.add(post_one(conn, target, row, owner, run_id, retry_base_seconds))
+            claimed = db.submit(ledger.claim, conn, target.system, target.record_type, owner, CLAIM_BATCH,
+                                lease_seconds, run_id)
+            while rows := claimed.result():
+                for i, row in enumerate(rows):
+                    if i == len(rows) - 1:  # the next batch is claimed while the last row is sent
+                        claimed = db.submit(ledger.claim, conn, target.system, target.record_type, owner,
+                                            CLAIM_BATCH, lease_seconds, run_id)
+                    sent = send(target, row)
+                    recorded.append(db.submit(record, conn, target, row, sent, owner, run_id, retry_base_seconds))
+                recorded = _count_done(recorded, stats)
         finally:
-            slot.release()
+            for f in recorded:
+                stats.add(f.result())
+            db.submit(slot.release).result()
 
 
-def post_one(conn, target, row: dict, owner: str, run_id: str, retry_base_seconds: float = RETRY_BASE_SECONDS
-             ) -> str:
-    """Send one claimed row (recovering first when its last attempt ended without an answer) and
-    record the outcome; returns it ("created", "updated", "deleted", "recovered", "dead_lettered",
-    "retrying", "lost_lease")."""
-    op = row["operation"]
+def _count_done(futures: list, stats: _Stats) -> list:
+    """Count the recorded outcomes (raising a failed write); returns the futures still running."""
+    running = []
+    for f in futures:
+        if f.done():
+            stats.add(f.result())
+        else:
+            running.append(f)
+    return running
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one attempt at the target came to, before it is recorded: `outcome` ("created",
+    "updated", "deleted", "recovered"), the record's id and a detail, or the failure `exc`."""
+
+    outcome: str | None = None
+    erp_id: str | None = None
+    detail: str = ""
+    exc: BaseException | None = None
+
+
+def send(target, row: dict) -> Sent:
+    """Send one claimed row, recovering first when its last attempt ended without an answer (no
+    database access: `record` writes the outcome)."""
+    op, ext = row["operation"], row["external_id"]
     try:
         if row["attempts"] > 1 and op in ("create", "delete"):
-            found = target.find(row["external_id"])
+            found = target.find(ext)
             if op == "create" and found is not None:
-                return _posted(conn, row, found, owner, run_id,
-                               f"recovered: {target.record_type} {found} already holds {row['external_id']} "
-                               "(an earlier attempt was accepted); nothing re-sent", "recovered")
+                return Sent("recovered", found, f"recovered: {target.record_type} {found} already holds {ext} "
+                                                "(an earlier attempt was accepted); nothing re-sent")
             if op == "delete" and found is None:
-                return _posted(conn, row, row["erp_id"], owner, run_id,
-                               f"recovered: {target.system} no longer holds {row['external_id']}; nothing re-sent",
-                               "recovered")
+                return Sent("recovered", row["erp_id"], f"recovered: {target.system} no longer holds {ext}; "
+                                                        "nothing re-sent")
         if op == "create":
             erp_id = target.create(row)
         elif op == "update":
@@ -240,33 +272,53 @@ def post_one(conn, target, row: dict, owner: str, run_id: str, retry_base_second
         else:
             target.delete(row)
             erp_id = row["erp_id"]
-    except Exception as exc:  # classified: retry later or dead-letter; never lost
+    except Exception as exc:  # classified when recorded: retry later or dead-letter; never lost
         if op == "delete" and target.gone(exc):
-            return _posted(conn, row, row["erp_id"], owner, run_id,
-                           f"{target.record_type} {row['erp_id']} was already gone", "deleted")
+            return Sent("deleted", row["erp_id"], f"{target.record_type} {row['erp_id']} was already gone")
         if op == "create" and target.duplicate(exc):
-            found = target.find(row["external_id"])
+            try:
+                found = target.find(ext)
+            except Exception:  # the lookup failed too: the row is retried, and recovered then
+                found = None
             if found is not None:
-                return _posted(conn, row, found, owner, run_id, f"recovered after {exc}: {target.record_type} "
-                               f"{found} holds {row['external_id']}", "recovered")
-        return _failed(conn, target, row, exc, owner, run_id, retry_base_seconds)
+                return Sent("recovered", found, f"recovered after {exc}: {target.record_type} {found} holds {ext}")
+        return Sent(exc=exc)
     done = {"create": "created", "update": "updated", "delete": "deleted"}[op]
-    return _posted(conn, row, erp_id, owner, run_id, f"{done} {target.record_type} {erp_id}", done)
+    return Sent(done, erp_id, f"{done} {target.record_type} {erp_id}")
+
+
+def record(conn, target, row: dict, sent: Sent, owner: str, run_id: str,
+           retry_base_seconds: float = RETRY_BASE_SECONDS) -> str:
+    """Write an attempt's outcome to the ledger; returns it ("created", "updated", "deleted",
+    "recovered", "dead_lettered", "retrying", "lost_lease")."""
+    if sent.exc is not None:
+        return _failed(conn, target, row, sent.exc, owner, run_id, retry_base_seconds)
+    return _posted(conn, row, sent.erp_id, owner, run_id, sent.detail, sent.outcome)
+
+
+def post_one(conn, target, row: dict, owner: str, run_id: str, retry_base_seconds: float = RETRY_BASE_SECONDS
+             ) -> str:
+    """Send one claimed row and record the outcome."""
+    return record(conn, target, row, send(target, row), owner, run_id, retry_base_seconds)
 
 
 def _posted(conn, row: dict, erp_id, owner: str, run_id: str, detail: str, outcome: str) -> str:
     """Posted, and the version it replaces superseded (update) or reversed (removal), atomically.
     "lost_lease" if another run took the row over meanwhile (it recovers it: nothing is written)."""
+    fields = {"erp_id": None if erp_id is None else str(erp_id), "last_error": None, "last_error_code": None,
+              "last_http_status": None}
+    old = row["supersedes"] if row["operation"] in ("update", "delete") else None
+    if old is None:  # one statement: no transaction block needed
+        ok = ledger.transition(conn, row["posting_id"], "in_flight", "posted", detail, run_id, lease_owner=owner,
+                               **fields)
+        return outcome if ok else "lost_lease"
     try:
         with conn.transaction():
-            old = row["supersedes"]
-            if old is not None and row["operation"] in ("update", "delete"):
-                to = "superseded" if row["operation"] == "update" else "reversed"
-                ledger.transition(conn, old, "posted", to, f"{row['operation']} #{row['posting_id']} posted "
-                                  f"(version {row['source_version']})", run_id)
+            to = "superseded" if row["operation"] == "update" else "reversed"
+            ledger.transition(conn, old, "posted", to, f"{row['operation']} #{row['posting_id']} posted "
+                              f"(version {row['source_version']})", run_id)
             if not ledger.transition(conn, row["posting_id"], "in_flight", "posted", detail, run_id,
-                                     lease_owner=owner, erp_id=None if erp_id is None else str(erp_id),
-                                     last_error=None, last_error_code=None, last_http_status=None):
+                                     lease_owner=owner, **fields):
                 raise _LostLease
     except _LostLease:
         return "lost_lease"

@@ -110,20 +110,27 @@ def note(conn, posting_id: int, state: str, detail: str, run_id: str | None) -> 
 
 def insert(conn, rows: Iterable[NewPosting], run_id: str | None) -> list[int]:
     """Insert rows whose idempotency key is new (another run may have inserted the same key: its
-    row stands); returns the posting ids inserted. Call inside a transaction."""
-    inserted = []
-    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    row stands), each with its audit event; returns the posting ids inserted. Pipelined: one
+    round trip for the lot. Call inside a transaction."""
+    rows = list(rows)
     for row in rows:
         _check(None, row.state)
-        got = conn.execute(
-            f"INSERT INTO ops.erp_postings ({', '.join(_COLUMNS)}, dead_lettered_at) "
+    if not rows:
+        return []
+    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"WITH ins AS (INSERT INTO ops.erp_postings ({', '.join(_COLUMNS)}, dead_lettered_at) "
             f"VALUES ({placeholders}, CASE WHEN %s = 'dead_lettered' THEN now() END) "
-            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING posting_id",
-            (*row.values(run_id), row.state)).fetchone()
-        if got is not None:
-            inserted.append(got[0])
-            _event(conn, got[0], None, row.state, row.detail, run_id)
-    return inserted
+            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING posting_id, state) "
+            "INSERT INTO ops.erp_posting_events (posting_id, from_state, to_state, detail, run_id) "
+            "SELECT posting_id, NULL, state, %s, %s FROM ins RETURNING posting_id",
+            [(*row.values(run_id), row.state, row.detail, run_id) for row in rows], returning=True)
+        inserted = []
+        while True:
+            inserted += [r[0] for r in cur.fetchall()]
+            if not cur.nextset():
+                return inserted
 
 
 def transition(conn, posting_id: int, frm: str | Iterable[str], to: str, detail: str, run_id: str | None,
@@ -154,15 +161,14 @@ def transition(conn, posting_id: int, frm: str | Iterable[str], to: str, detail:
     if lease_owner is not None:
         where += " AND (p.state <> 'in_flight' OR p.lease_owner = %s)"
         wparams.append(lease_owner)
-    got = conn.execute(
-        f"UPDATE ops.erp_postings p SET {', '.join(sets)} "
-        "FROM (SELECT posting_id, state FROM ops.erp_postings WHERE posting_id = %s FOR UPDATE) AS old "
-        f"WHERE p.posting_id = old.posting_id AND {where} RETURNING old.state",
-        [*params, posting_id, *wparams]).fetchone()
-    if got is None:
-        return False
-    _event(conn, posting_id, got[0], to, detail, run_id)
-    return True
+    got = conn.execute(  # one statement: the row (locked), its new state, and the audit event
+        "WITH old AS (SELECT posting_id, state FROM ops.erp_postings WHERE posting_id = %s FOR UPDATE), "
+        f"upd AS (UPDATE ops.erp_postings p SET {', '.join(sets)} FROM old "
+        f"WHERE p.posting_id = old.posting_id AND {where} RETURNING p.posting_id, old.state AS was), "
+        "ev AS (INSERT INTO ops.erp_posting_events (posting_id, from_state, to_state, detail, run_id) "
+        "SELECT posting_id, was, %s, %s, %s FROM upd) SELECT was FROM upd",
+        [posting_id, *params, *wparams, to, detail, run_id]).fetchone()
+    return got is not None
 
 
 def claim(conn, target_system: str, record_type: str, owner: str, limit: int, lease_seconds: float,
@@ -170,26 +176,29 @@ def claim(conn, target_system: str, record_type: str, owner: str, limit: int, le
     """Lease up to `limit` due rows to `owner`: pending or retrying rows whose time has come, and
     in_flight rows whose lease expired (their process died: `was` = 'in_flight', recover first).
     Rows another worker is claiming are skipped, never waited for (FOR UPDATE SKIP LOCKED)."""
-    with conn.transaction():
-        rows = conn.cursor(row_factory=dict_row).execute(
-            """WITH due AS (
-                   SELECT posting_id, state AS was, lease_owner AS was_owner FROM ops.erp_postings
-                   WHERE target_system = %(t)s AND record_type = %(r)s
-                     AND ((state IN ('pending', 'retrying') AND next_attempt_at <= now())
-                          OR (state = 'in_flight' AND lease_until < now()))
-                   ORDER BY next_attempt_at, posting_id
-                   LIMIT %(n)s FOR UPDATE SKIP LOCKED)
+    return conn.cursor(row_factory=dict_row).execute(  # one statement: claim and audit
+        """WITH due AS (
+               SELECT posting_id, state AS was, lease_owner AS was_owner FROM ops.erp_postings
+               WHERE target_system = %(t)s AND record_type = %(r)s
+                 AND ((state IN ('pending', 'retrying') AND next_attempt_at <= now())
+                      OR (state = 'in_flight' AND lease_until < now()))
+               ORDER BY next_attempt_at, posting_id
+               LIMIT %(n)s FOR UPDATE SKIP LOCKED),
+           upd AS (
                UPDATE ops.erp_postings p SET state = 'in_flight', lease_owner = %(o)s,
                    lease_until = now() + make_interval(secs => %(l)s), attempts = p.attempts + 1,
                    updated_at = now()
                FROM due WHERE p.posting_id = due.posting_id
-               RETURNING p.*, due.was, due.was_owner""",
-            {"t": target_system, "r": record_type, "n": limit, "o": owner, "l": lease_seconds}).fetchall()
-        for r in rows:
-            detail = (f"lease of {r['was_owner']} expired (process gone?): recover before any re-send"
-                      if r["was"] == "in_flight" else f"claimed by {owner}, attempt {r['attempts']}")
-            _event(conn, r["posting_id"], r["was"], "in_flight", detail, run_id)
-    return rows
+               RETURNING p.*, due.was, due.was_owner),
+           ev AS (
+               INSERT INTO ops.erp_posting_events (posting_id, from_state, to_state, detail, run_id)
+               SELECT posting_id, was, 'in_flight',
+                      CASE WHEN was = 'in_flight'
+                           THEN 'lease of ' || was_owner || ' expired (process gone?): recover before any re-send'
+                           ELSE 'claimed by ' || %(o)s || ', attempt ' || attempts END, %(run)s
+               FROM upd)
+           SELECT * FROM upd ORDER BY posting_id""",
+        {"t": target_system, "r": record_type, "n": limit, "o": owner, "l": lease_seconds, "run": run_id}).fetchall()
 
 
 def load(conn, target_system: str, record_type: str, source_system: str,

@@ -26,20 +26,30 @@ from handoff.reverse.engine import (
     post_due,
     target_for,
 )
+from handoff.reverse.netsuite import TARGETS
 from handoff.reverse.outbox import source as outbox_source
 
 
-def replay(warehouse, client, *, source: str = "time_entries", posting_ids: list[int] | None = None,
+def replay(warehouse, client, *, source: str | None = None, posting_ids: list[int] | None = None,
            reason: str | None = None, since: datetime | None = None, until: datetime | None = None,
            dry_run: bool = False, run_id: str | None = None, concurrency: int | None = None,
            schema_prefix: str | None = None, lease_seconds: float = LEASE_SECONDS,
            retry_base_seconds: float = RETRY_BASE_SECONDS, slot_wait: float = 300.0) -> dict:
-    """Replay the dead letters of `source` selected by `posting_ids`, or by `reason` and/or
-    `since`/`until` (at least one selector). `dry_run` lists what would be replayed and why.
-    Returns a summary: selected, replayed, still_blocked, stale, and the posting outcomes."""
+    """Replay the dead letters of `source` (None: every outbox source) selected by `posting_ids`,
+    or by `reason` and/or `since`/`until` (at least one selector). `dry_run` lists what would be
+    replayed and why. Returns a summary: selected, replayed, still_blocked, stale, each posting's
+    decision and reason, and the posting outcomes."""
     if not posting_ids and reason is None and since is None and until is None:
         raise ValueError("replay needs posting_ids, a reason, or a date range (since/until)")
     run_id = run_id or new_run_id("replay")
+    if source is None:
+        parts = {name: replay(warehouse, client, source=name, posting_ids=posting_ids, reason=reason, since=since,
+                              until=until, dry_run=dry_run, run_id=run_id, concurrency=concurrency,
+                              schema_prefix=schema_prefix, lease_seconds=lease_seconds,
+                              retry_base_seconds=retry_base_seconds, slot_wait=slot_wait) for name in TARGETS}
+        return {"run_id": run_id, "dry_run": dry_run,
+                **{k: sum(p[k] for p in parts.values()) for k in ("selected", "replayed", "still_blocked", "stale")},
+                "by_source": parts}
     connect = connector(warehouse)
     src, target = outbox_source(source), target_for(source, client)
     started = time.monotonic()
