@@ -4,6 +4,7 @@ finance while the posted version stays; then dead letter, fix, replay."""
 
 from __future__ import annotations
 
+import pytest
 from reverse_helpers import (
     PREFIX,
     assert_exactly_once,
@@ -19,6 +20,7 @@ from reverse_helpers import (
 )
 
 from handoff.reverse import replay, sync
+from handoff.reverse.engine import MassRemovalRefused
 
 
 def _posted(world, netsuite) -> list[dict]:
@@ -135,4 +137,19 @@ def test_dead_letter_fix_replay(world, netsuite):
     assert (by_reason["replayed"], by_reason["still_blocked"]) == (1, others)
     assert ledger(world, external_id=blocked["external_id"])[0]["state"] == "posted"
     assert states(world)[("create", "dead_lettered")] == sum(1 for r in entries if not r["is_postable"]) - 1
+    assert_exactly_once(world)
+
+
+def test_an_outbox_built_empty_removes_nothing_unless_asked(world, netsuite):
+    """An upstream failure that empties the outbox must not delete finance's posted time."""
+    posted = len(_posted(world, netsuite))
+    execute(world, f"DELETE FROM {PREFIX}outbox.outbox_time_entries")
+    dry = sync(world.loader_url, netsuite, schema_prefix=PREFIX, dry_run=True)
+    assert dry["planned"]["delete"] == posted and "is the outbox complete" in dry["refused"]
+    sent, before = len(world.sims.ledger()), states(world)
+    with pytest.raises(MassRemovalRefused, match=f"removes {posted} of {posted} live records"):
+        sync(world.loader_url, netsuite, schema_prefix=PREFIX)
+    assert states(world) == before and len(world.sims.ledger()) == sent
+    summary = sync(world.loader_url, netsuite, schema_prefix=PREFIX, allow_mass_removal=True)
+    assert summary["deleted"] == posted and live(world)["by_external_id"] == {}
     assert_exactly_once(world)

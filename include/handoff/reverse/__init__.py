@@ -14,12 +14,13 @@ adapter and an outbox source and reuse the ledger, dead letters, replay and the 
 Entry points (what the DAG tasks call):
 
     sync(warehouse, client, source="time_entries" | "billing_events", dry_run=False, run_id=None,
-         concurrency=None) -> summary dict
+         concurrency=None, allow_mass_removal=False) -> summary dict
+         (raises MassRemovalRefused, writing nothing, when it would remove > 20% of the live records)
     replay(warehouse, client, source=..., posting_ids=None, reason=None, since=None, until=None,
            dry_run=False) -> summary dict
 """
 
-from handoff.reverse.engine import sync
+from handoff.reverse.engine import MassRemovalRefused, sync
 from handoff.reverse.replay import replay
 
-__all__ = ["replay", "sync"]
+__all__ = ["MassRemovalRefused", "replay", "sync"]

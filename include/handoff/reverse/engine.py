@@ -39,6 +39,14 @@ LEASE_SECONDS = 300.0  # a claim's lease: longer than any one posting with the c
 CLAIM_BATCH = 4
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 3600.0
+# A run that would remove more than this share of the live records (and more than MIN) stops
+# before writing anything: an outbox built empty or half by an upstream failure must not
+# delete finance's posted time. `allow_mass_removal=True` lets a deliberate one through.
+MAX_REMOVAL_SHARE, MAX_REMOVAL_MIN = 0.2, 20
+
+
+class MassRemovalRefused(RuntimeError):
+    """The plan removes too much of what the target holds; nothing was written or sent."""
 
 
 def connector(warehouse) -> Callable[[], psycopg.Connection]:
@@ -77,13 +85,16 @@ def target_for(source: str, client):
 
 def sync(warehouse, client, *, source: str = "time_entries", dry_run: bool = False, run_id: str | None = None,
          concurrency: int | None = None, schema_prefix: str | None = None, lease_seconds: float = LEASE_SECONDS,
-         retry_base_seconds: float = RETRY_BASE_SECONDS, slot_wait: float = 300.0) -> dict:
+         retry_base_seconds: float = RETRY_BASE_SECONDS, slot_wait: float = 300.0,
+         allow_mass_removal: bool = False) -> dict:
     """Post the outbox `source` ("time_entries" | "billing_events") to the client's system.
 
     `warehouse`: the loader's URL, a connection factory (e.g. `orchestration.warehouse.warehouse_connection`)
     or a psycopg connection. `dry_run`: plan only; returns the actions with their reasons and
     writes and sends nothing. `concurrency`: worker threads (at most the system's slots).
-    Returns a summary (counts, requests, seconds; the actions in a dry run).
+    Returns a summary (counts, requests, seconds; the actions in a dry run). Raises
+    `MassRemovalRefused` (nothing written) when the plan removes more than a fifth of the live
+    records, unless `allow_mass_removal`.
     """
     run_id = run_id or new_run_id()
     connect = connector(warehouse)
@@ -102,6 +113,11 @@ def sync(warehouse, client, *, source: str = "time_entries", dry_run: bool = Fal
         planned = Counter(a.kind for a in actions)
         summary = {"run_id": run_id, "source": source, "target": target.system, "record_type": target.record_type,
                    "dry_run": dry_run, "outbox_rows": len(outbox), "planned": dict(planned)}
+        refusal = None if allow_mass_removal else _too_many_removals(planned["delete"], rows)
+        if refusal and not dry_run:
+            raise MassRemovalRefused(refusal)
+        if refusal:
+            summary["refused"] = refusal
         if dry_run:
             summary["actions"] = [a.brief() for a in actions if a.kind != "nothing"]
             summary["due"] = _due(conn, target)
@@ -117,6 +133,15 @@ def sync(warehouse, client, *, source: str = "time_entries", dry_run: bool = Fal
     summary["seconds"] = round(time.monotonic() - started, 3)
     log.info("reverse sync %s: %s", run_id, {k: v for k, v in summary.items() if k != "actions"})
     return summary
+
+
+def _too_many_removals(removals: int, ledger_rows: list[dict]) -> str | None:
+    live = sum(1 for r in ledger_rows if r["state"] == "posted" and r["operation"] != "delete")
+    if removals > max(MAX_REMOVAL_MIN, MAX_REMOVAL_SHARE * live):
+        return (f"the plan removes {removals} of {live} live records (limit: {MAX_REMOVAL_SHARE:.0%}, at least "
+                f"{MAX_REMOVAL_MIN}): is the outbox complete? Nothing was written or sent; if the removals are "
+                "meant, run with allow_mass_removal")
+    return None
 
 
 def _known_sources(conn, target) -> set[tuple[str, str]]:
