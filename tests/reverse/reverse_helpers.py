@@ -44,12 +44,14 @@ def events(world, posting_id: int) -> list[dict]:
 
 
 def edit(world, time_entry_id: str, *, hours=None, **columns) -> dict:
-    """A new version of an approved entry, as the outbox shows it after dbt rebuilt it."""
+    """A new version of an approved entry, as the outbox shows it after dbt rebuilt it (no
+    change of a posted field, e.g. a note or a rate: same content hash)."""
     row = rows(world, f"SELECT * FROM {OUTBOX} WHERE time_entry_id = %s", time_entry_id)[0]
     version = str(int(row["source_version"]) + 3600)
     new = {"source_version": version, "idempotency_key": f"kantata:time_entry:{time_entry_id}:{version}",
            **({"hours": hours} if hours is not None else {}), **columns}
-    new["content_hash"] = hashlib.md5(repr(sorted({**row, **new}.items())).encode()).hexdigest()
+    if hours is not None or columns:
+        new["content_hash"] = hashlib.md5(repr(sorted({**row, **new}.items())).encode()).hexdigest()
     sets = ", ".join(f"{k} = %s" for k in new)
     execute(world, f"UPDATE {OUTBOX} SET {sets} WHERE time_entry_id = %s", *new.values(), time_entry_id)
     return {**row, **new}

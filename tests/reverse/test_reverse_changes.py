@@ -48,6 +48,19 @@ def test_edit_is_patched_and_the_ledger_keeps_both_versions(world, netsuite):
     assert float(next(r for r in truth["records"] if str(r["id"]) == old["erp_id"])["hours"]) == new["hours"]
 
 
+def test_a_version_that_changes_nothing_posted_is_recorded_without_a_request(world, netsuite):
+    first = _posted(world, netsuite)[0]
+    new = edit(world, first["time_entry_id"])  # e.g. the rate or a note changed: same posted content
+    summary = sync(world.loader_url, netsuite, schema_prefix=PREFIX)
+    assert summary["planned"]["adopt"] == 1 and summary["adopted"] == 1 and summary["requests"] == 0
+    rows = ledger(world, external_id=first["external_id"])
+    assert [(r["operation"], r["state"], r["source_version"]) for r in rows] == [
+        ("create", "superseded", first["source_version"]), ("update", "posted", new["source_version"])]
+    assert rows[1]["erp_id"] == rows[0]["erp_id"] and rows[1]["idempotency_key"] == new["idempotency_key"]
+    assert [e["op"] for e in world.sims.ledger() if e["external_id"] == first["external_id"]] == ["create"]
+    assert_exactly_once(world)
+
+
 def test_delete_or_unapproval_removes_the_record(world, netsuite):
     gone = _posted(world, netsuite)[1]
     remove(world, gone["time_entry_id"])

@@ -159,19 +159,24 @@ def _due(conn, target) -> int:
 
 def apply(conn, actions, run_id: str) -> dict:
     """Write the plan to the ledger (in the caller's transaction): withdraw what it makes obsolete,
-    insert the new rows (pending, or dead_lettered for blocked ones)."""
-    withdrawn = deferred = 0
+    supersede what an adopted version replaces, insert the new rows (pending; dead_lettered for
+    blocked ones; posted for adopted ones)."""
+    withdrawn = deferred = adopted = 0
     new = []
     for a in actions:
         took = [ledger.transition(conn, pid, ("pending", "retrying", "dead_lettered"), "superseded",
                                   f"withdrawn unsent: {a.reason}", run_id) for pid in a.withdraw]
         withdrawn += sum(took)
-        if not all(took):  # another run claimed one meanwhile: replan this record next run
+        if a.kind == "adopt" and all(took):
+            took.append(ledger.transition(conn, a.posting.supersedes, "posted", "superseded",
+                                          f"version {a.source_version} adopted: {a.reason}", run_id))
+            adopted += took[-1]
+        if not all(took):  # another run got there first: replan this record next run
             deferred += 1
         elif a.posting is not None:
             new.append(a.posting)
     ids = set(ledger.insert(conn, new, run_id))
-    return {"inserted": len(ids), "withdrawn": withdrawn, "deferred": deferred,
+    return {"inserted": len(ids), "withdrawn": withdrawn, "deferred": deferred, "adopted": adopted,
             "blocked": sum(1 for p in new if p.state == "dead_lettered")}
 
 

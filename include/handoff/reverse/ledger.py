@@ -32,7 +32,7 @@ STATES = ("pending", "in_flight", "posted", "retrying", "dead_lettered", "supers
 OPEN = ("pending", "in_flight", "retrying")  # not concluded: the target may or may not hold it yet
 OWNERS = ("finance", "pmo", "master_data")
 TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({"pending", "dead_lettered"}),
+    None: frozenset({"pending", "dead_lettered", "posted"}),  # posted: a version adopted without a request
     "pending": frozenset({"in_flight", "superseded", "dead_lettered"}),
     "retrying": frozenset({"in_flight", "superseded", "dead_lettered"}),
     "in_flight": frozenset({"in_flight", "posted", "retrying", "dead_lettered"}),
@@ -120,12 +120,13 @@ def insert(conn, rows: Iterable[NewPosting], run_id: str | None) -> list[int]:
     placeholders = ", ".join(["%s"] * len(_COLUMNS))
     with conn.cursor() as cur:
         cur.executemany(
-            f"WITH ins AS (INSERT INTO ops.erp_postings ({', '.join(_COLUMNS)}, dead_lettered_at) "
-            f"VALUES ({placeholders}, CASE WHEN %s = 'dead_lettered' THEN now() END) "
+            f"WITH ins AS (INSERT INTO ops.erp_postings ({', '.join(_COLUMNS)}, dead_lettered_at, posted_at) "
+            f"VALUES ({placeholders}, CASE WHEN %s = 'dead_lettered' THEN now() END, "
+            "CASE WHEN %s = 'posted' THEN now() END) "
             "ON CONFLICT (idempotency_key) DO NOTHING RETURNING posting_id, state) "
             "INSERT INTO ops.erp_posting_events (posting_id, from_state, to_state, detail, run_id) "
             "SELECT posting_id, NULL, state, %s, %s FROM ins RETURNING posting_id",
-            [(*row.values(run_id), row.state, row.detail, run_id) for row in rows], returning=True)
+            [(*row.values(run_id), row.state, row.state, row.detail, run_id) for row in rows], returning=True)
         inserted = []
         while True:
             inserted += [r[0] for r in cur.fetchall()]

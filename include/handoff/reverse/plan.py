@@ -8,7 +8,8 @@ in the target; rows not concluded yet; dead letters):
   waiting for a replay).
 - X new and blocked in the outbox: dead_letter at once with the outbox's reason and owner; not sent.
 - X new, no L: create. X new, L posted with other content: update (PATCH L's record, L superseded
-  when it posts). Same content under a new version: nothing.
+  when it posts). Same content under a new version: adopt (a posted row for the version, no
+  request: every outbox version has its ledger row).
 - No X but L posted (deleted or un-approved at the source): delete (L reversed when it posts).
 - Rows of the record that never reached the target and that X makes obsolete (an older version,
   or any version once the record left the outbox) are withdrawn (superseded).
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 from handoff.reverse.ledger import NewPosting
 
-KINDS = ("create", "update", "delete", "dead_letter", "withdraw", "nothing")
+KINDS = ("create", "update", "delete", "dead_letter", "adopt", "withdraw", "nothing")
 
 
 @dataclass
@@ -121,8 +122,10 @@ def _for_outbox_row(src, target, sid: str, x: dict, rows: list[dict], keys: set[
         return Action("create", sid, why, version, withdraw=withdraw,
                       posting=_new(src, target, x, "create", None, detail=why))
     if live["content_hash"] == src.content_hash(x):
-        return Action("nothing", sid, f"version {version} changes nothing posted ({target.record_type} "
-                                      f"{live['erp_id']} holds the same content)", version, withdraw=withdraw)
+        why = (f"version {version} changes nothing posted: {target.record_type} {live['erp_id']} already holds "
+               "it; recorded without a request")
+        return Action("adopt", sid, why, version, withdraw=withdraw, posting=_new(
+            src, target, x, "update", live, state="posted", detail=why))
     why = (f"changed after posting: {target.record_type} {live['erp_id']} (version {live['source_version']}) "
            f"is updated to version {version}")
     return Action("update", sid, why, version, withdraw=withdraw,
