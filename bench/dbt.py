@@ -8,8 +8,9 @@ settings) in a temporary folder, one warehouse database per scale:
 1. load: the simulators (SimCluster, seed 7) and `extract_everything` land every stream in raw,
    as the extract DAGs would; the simulators are stopped afterwards (dbt never talks to them).
 2. parse_cold: `dbt parse` without a partial-parse file (the first invocation after a deploy).
-3. full_build: `dbt build --full-refresh` (models, tests, on-run-end grants); rows of every table
-   the build made are counted afterwards.
+3. full_build: `dbt build --full-refresh --exclude-resource-type unit_test`, the transform DAG's full
+   refresh of the whole project (models, data tests, on-run-end grants; unit tests run in CI, not in
+   the DAG); rows of every table the build made are counted afterwards.
 4. fixed_cost: the same invocation with nothing to do (`dbt build --select <no match>`) and a warm
    `dbt parse`: what every dbt invocation costs before any SQL runs.
 5. full_run / full_test (unless --skip-run-only): `dbt run --full-refresh` then `dbt test`.
@@ -17,10 +18,14 @@ settings) in a temporary folder, one warehouse database per scale:
    changes them (see `change_time_entries`): 95% of them edited (half an hour more, a new
    `updated_at`, new source_modified_at / batch_id / loaded_at = now()) and 5% deleted in the
    source (is_deleted = true, as the delete reconciliation marks them), plus the successful
-   ops.extract_runs row the extract would write (changed > 0). Then `dbt build` (no full
-   refresh): the whole project, incremental models merge only what changed. The edited and
-   deleted ids are checked in canonical time_entry afterwards. incremental_run: the same with
-   `dbt run` (models only), after another 1% change.
+   ops.extract_runs row the extract would write (changed > 0). Then exactly what the transform
+   DAG builds in a cycle where Kantata time entries changed (include/handoff/transform/selection.py):
+   `dbt build --select source:raw_kantata.time_entries+ --exclude-resource-type unit_test`; its
+   incremental models and tests cost what the change costs (delta propagation, see
+   dbt_project/macros/delta.sql). The edited and deleted ids are checked in canonical time_entry
+   afterwards. incremental_project_build (informative): after another 1% change, `dbt build
+   --exclude-resource-type unit_test` of the whole project without --full-refresh.
+   incremental_run: `dbt run` (models only, whole project), after another 1% change.
 7. cycle: one transform cycle from the asset event to the marts updated: one time entry edited in
    raw + its successful extract_runs row (the extract task's commit, after which it emits the raw
    asset event), then the transform DAG (dags/transform.py, handoff.transform) under `dag.test()`
@@ -31,8 +36,9 @@ settings) in a temporary folder, one warehouse database per scale:
    the scheduler's hop from the asset event to the DAG run and per-task process start (about 1 s
    each with Airflow's defaults, see /work/shared/platform-notes.md). At scales of 500,000+
    entries, or with --cycle-fallback or when the DAG cannot run, the cycle is measured as that
-   selection's `dbt build --select source:raw_kantata.time_entries+` alone.
-Ratio = median incremental build / median full build (target < 0.10 at 2M). Results: a table on
+   selection's `dbt build --select source:raw_kantata.time_entries+ --exclude-resource-type unit_test` alone.
+Ratio = median incremental build (the selection) / median full build (whole project, full refresh;
+target < 0.10 at 2M). Results: a table on
 stdout and in <out>.md, everything in <out> (JSON; default bench/results/dbt.json).
 
 The project is copied once at the start (the checkout may change while the benchmark runs); the
@@ -74,6 +80,13 @@ SCHEMA_PREFIX = "bench_"
 LARGE = 500_000  # scales at or above this many time entries use --large-repeats
 TARGETS = {"ratio_max": 0.10, "ratio_scale_min_entries": 2_000_000, "cycle_max_s": 15.0, "fixed_cost_about_s": 2.0}
 NO_MATCH = "bench_selects_nothing_zz"
+# What the transform DAG runs (include/handoff/transform/selection.py, producer.py): a full refresh of
+# the whole project, and, in a cycle where Kantata time entries changed, what is downstream of them.
+NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
+FULL_BUILD = ("build", "--full-refresh", *NO_UNIT_TESTS)
+TIME_ENTRY_SELECTION = ("--select", "source:raw_kantata.time_entries+")
+INCREMENTAL_BUILD = ("build", *TIME_ENTRY_SELECTION, *NO_UNIT_TESTS)
+PROJECT_BUILD = ("build", *NO_UNIT_TESTS)
 
 
 # ---- warehouse and world ----------------------------------------------------------------------
@@ -435,10 +448,10 @@ def dbt_select_cycles(url: str, dbt: Dbt, repeats: int, label: str) -> dict:
     runs = []
     for i in range(repeats):
         change = change_time_entries(url, 0.0, 0.0, f"{label}-select-{i}")
-        r = dbt("build", "--select", "source:raw_kantata.time_entries+", label=f"cycle{i}")
+        r = dbt(*INCREMENTAL_BUILD, label=f"cycle{i}")
         r["change"] = {k: v for k, v in change.items() if not k.endswith("_ids")}
         runs.append(r)
-    return {"how": "dbt build --select source:raw_kantata.time_entries+", "runs": runs}
+    return {"how": "dbt " + " ".join(INCREMENTAL_BUILD), "runs": runs}
 
 
 # ---- one scale ---------------------------------------------------------------------------------
@@ -464,7 +477,7 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, provenance: d
     repeats = a.large_repeats if world["time_entries"] >= LARGE else a.repeats
     ph: dict[str, list[dict]] = {k: [] for k in (
         "version", "parse_cold", "full_build", "fixed_cost_noop", "fixed_cost_parse", "full_run", "full_test",
-        "incremental_build", "incremental_run", "cycle")}
+        "incremental_build", "incremental_project_build", "incremental_run", "cycle")}
     checks: list[dict] = []
     cycle_error = None
 
@@ -490,7 +503,7 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, provenance: d
     rows = None
     salt_n = 0
     for i in range(repeats):
-        r = dbt("build", "--full-refresh", label=f"full_build{i}")
+        r = dbt(*FULL_BUILD, label=f"full_build{i}")
         ph["full_build"].append(r)
         show("full build", r)
         if i == 0:
@@ -505,7 +518,7 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, provenance: d
         salt_n += 1
         change = change_time_entries(url, a.touch_share, a.delete_fraction, f"{label}-{salt_n}")
         before = snapshot_changed(url, rel, change)
-        r = dbt("build", label=f"incremental_build{i}")
+        r = dbt(*INCREMENTAL_BUILD, label=f"incremental_build{i}")
         r["change"] = {k: v for k, v in change.items() if not k.endswith("_ids")}
         r["check"] = verify_change(before, snapshot_changed(url, rel, change), change)  # rc 1: a failed test
         if r["check"]:
@@ -513,6 +526,17 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, provenance: d
         ph["incremental_build"].append(r)
         show("incremental build", r, f"  ({change['edited']:,} edited, {change['deleted']:,} deleted; "
                                      f"check {'ok' if (r['check'] or {}).get('ok') else (r['check'] or {}).get('ok')})")
+        # informative: the whole project without --full-refresh after another 1% change
+        salt_n += 1
+        change = change_time_entries(url, a.touch_share, a.delete_fraction, f"{label}-{salt_n}")
+        before = snapshot_changed(url, rel, change)
+        r = dbt(*PROJECT_BUILD, label=f"incremental_project_build{i}")
+        r["change"] = {k: v for k, v in change.items() if not k.endswith("_ids")}
+        r["check"] = verify_change(before, snapshot_changed(url, rel, change), change)
+        if r["check"]:
+            checks.append(r["check"])
+        ph["incremental_project_build"].append(r)
+        show("incr. project build", r)
         if run_only:
             salt_n += 1
             change = change_time_entries(url, a.touch_share, a.delete_fraction, f"{label}-{salt_n}")
@@ -552,11 +576,13 @@ def bench_scale(cluster, scale: str, workdir: Path, project: Path, provenance: d
         for f in r.get("failed", [])[:3] + [{"node": n, "message": ""} for n in r.get("nodes_failed", [])[:3]]:
             print(f"      FAILED {f['node']} {f['message'][:200]}", flush=True)
 
-    full, inc = med(ph["full_build"]), med(ph["incremental_build"])
+    full, inc, inc_project = med(ph["full_build"]), med(ph["incremental_build"]), med(ph["incremental_project_build"])
     full_run, inc_run = med(ph["full_run"]), med(ph["incremental_run"])
     summary = {
         "full_build_s": full, "incremental_build_s": inc,
         "ratio_build": round(inc / full, 3) if full and inc else None,
+        "incremental_project_build_s": inc_project,
+        "ratio_project_build": round(inc_project / full, 3) if full and inc_project else None,
         "full_run_s": full_run, "incremental_run_s": inc_run,
         "ratio_run": round(inc_run / full_run, 3) if full_run and inc_run else None,
         "full_test_s": med(ph["full_test"]), "dbt_version_s": med(ph["version"]), "parse_cold_s": med(ph["parse_cold"]),
@@ -638,9 +664,9 @@ def render_markdown(res: dict) -> str:
         "Wall seconds of the whole `dbt` process; median of the repeats.",
         "",
         "| scale | time entries | tables / rows built | full build s | incremental build s (1%) | ratio "
-        "| full run s | incremental run s | ratio (run) | test s | fixed cost s (no-op build / parse / --version) "
+        "| incremental project build s (1%) | ratio (project) | full run s | incremental run s | ratio (run) | test s | fixed cost s (no-op build / parse / --version) "
         "| cycle s | incremental correct |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in res["scales"]:
         u, rows = s["summary"], s["rows"] or {}
@@ -648,7 +674,8 @@ def render_markdown(res: dict) -> str:
         lines.append(
             f"| {s['scale']} ({s['repeats']}×) | {s['world']['time_entries']:,} "
             f"| {len(rows.get('tables', {}))} / {rows.get('total_rows', 0):,} | {_f(u['full_build_s'])} "
-            f"| {_f(u['incremental_build_s'])} | {_f(u['ratio_build'])} | {_f(u['full_run_s'])} "
+            f"| {_f(u['incremental_build_s'])} | {_f(u['ratio_build'])} "
+            f"| {_f(u.get('incremental_project_build_s'))} | {_f(u.get('ratio_project_build'))} | {_f(u['full_run_s'])} "
             f"| {_f(u['incremental_run_s'])} | {_f(u['ratio_run'])} | {_f(u['full_test_s'])} "
             f"| {_f(u['fixed_cost_noop_s'])} / {_f(u['fixed_cost_parse_s'])} / {_f(u['dbt_version_s'])} | {_f(u['cycle_s'])} | {ok} |")
     lines += [""]
@@ -669,9 +696,12 @@ def render_markdown(res: dict) -> str:
         f"Incremental: {res['touch_share']:.0%} of the live Kantata time entries changed in raw as the extract's "
         f"merge writes them ({1 - res['delete_fraction']:.0%} edited: half an hour more and a new updated_at; "
         f"{res['delete_fraction']:.0%} deleted: is_deleted as the delete reconciliation marks them), plus the "
-        "extract run's ops.extract_runs row; then the whole project is built without --full-refresh (models, "
-        "tests, hooks). \"incremental correct\": in canonical time_entry every edited entry has its half hour more "
-        "and no deleted entry is left. Fixed cost: `dbt build` selecting nothing (parse with the partial-parse file, "
+        "extract run's ops.extract_runs row. Full build: `dbt " + " ".join(FULL_BUILD) + "` (the transform DAG's "
+        "full refresh: models, data tests, hooks). Incremental build: what the transform DAG builds in a cycle where "
+        "Kantata time entries changed, `dbt " + " ".join(INCREMENTAL_BUILD) + "`; ratio = incremental / full. "
+        "Incremental project build (informative): `dbt " + " ".join(PROJECT_BUILD) + "` of the whole project after "
+        "another such change. \"incremental correct\": in canonical time_entry every edited entry has its half hour "
+        "more and no deleted entry is left. Fixed cost: `dbt build` selecting nothing (parse with the partial-parse file, "
         "connect, hooks skipped) / warm `dbt parse` / `dbt --version` (interpreter start and imports only). Cycle: one time entry changed in raw with its extract_runs "
         f"row, then {' / '.join(sorted(cyc))}; the scheduler's hop from the asset event to the transform task "
         "(about 1 s) is not included.",
@@ -682,8 +712,8 @@ def render_markdown(res: dict) -> str:
         lines += [f"**The machine was busy**: 1-minute load average up to {busy} on {m['nproc']} CPUs during the "
                   "runs (the machine is shared); figures are noisy.", ""]
     for s in res["scales"]:
-        for name in ("full_build", "incremental_build"):
-            rs = [r for r in s["phases"][name] if r.get("slowest")]
+        for name in ("full_build", "incremental_build", "incremental_project_build"):
+            rs = [r for r in s["phases"].get(name, []) if r.get("slowest")]
             if rs:
                 top = ", ".join(f"{n['node'].split('.')[-1]} {n['s']}" for n in rs[0]["slowest"][:5])
                 lines.append(f"- {s['scale']} {name.replace('_', ' ')}, slowest nodes (s): {top}")

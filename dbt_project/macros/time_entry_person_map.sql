@@ -30,3 +30,38 @@
     end
     $$;
 {%- endmacro %}
+
+{#- canonical.time_entry's incremental watermark as a literal (so the planner reads raw through its
+    loaded_at index): its newest _loaded_at minus var('incremental_lookback_minutes'). -#}
+{% macro time_entry_since(relation) -%}
+    {%- if execute -%}
+        {%- set res = run_query("select coalesce(max(_loaded_at), '-infinity'::timestamptz) - interval '"
+                                ~ var('incremental_lookback_minutes') ~ " minutes' from " ~ relation) -%}
+        {{ return("'" ~ res.rows[0][0] ~ "'::timestamptz") }}
+    {%- endif -%}
+    {{ return("'-infinity'::timestamptz") }}
+{%- endmacro %}
+
+{#- The Kantata users whose resource_id (int_person_crosswalk) differs from the map of the previous
+    build (a list, usually empty), or none when there is no map yet. -#}
+{% macro time_entry_remapped_users(relation) -%}
+    {%- set person_map = time_entry_person_map_relation(relation) -%}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- if adapter.get_relation(database=person_map.database, schema=person_map.schema,
+                                identifier=person_map.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set res = run_query("select coalesce(p.source_id, m.kantata_user_id) from (select source_id, resource_id from "
+                            ~ ref('int_person_crosswalk') ~ " where system = 'kantata') as p full outer join "
+                            ~ person_map ~ " as m on m.kantata_user_id = p.source_id"
+                            ~ " where p.resource_id is distinct from m.resource_id") -%}
+    {%- set out = [] -%}
+    {%- for row in res.rows if row[0] is not none %}{% do out.append(row[0]) %}{% endfor -%}
+    {{ return(out) }}
+{%- endmacro %}
+
+{% macro sql_text_list(values) -%}
+    {%- for v in values %}'{{ v | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}
+{%- endmacro %}

@@ -1,6 +1,11 @@
 """After the world ticks (edits, hard deletes, approvals, new deals), an incremental dbt build equals a
 full refresh, row for row, in every canonical, restricted, marts and outbox relation.
 
+Then, with the dimensions unchanged, time entries alone change in raw (moved to another project, person
+or week, un-approved, deleted, edited, new): the models downstream of canonical.time_entry take their
+delta path (macros/delta.sql: only the keys the changes touched are recomputed), and the incremental
+`dbt build` (its data tests scoped to the rewritten rows) still equals a full refresh row for row.
+
 This test moves its world, so it works on its own copy of the session world (database cloned,
 own simulators at the same seed): the session's `dbt_world` stays at tick 0 for the truth tests.
 """
@@ -98,7 +103,10 @@ def _select(schema: str, rel: str, cols: list[tuple[str, str]]) -> str:
 
 @pytest.mark.parametrize("layer", LAYERS)
 def test_incremental_equals_full_refresh(moved, layer):
-    world = moved[0]
+    assert_layer_equal(moved[0], layer)
+
+
+def assert_layer_equal(world, layer):
     inc, full = world.schema(layer), world.schema(layer, prefix="fr_")
     rels = relations(world, inc)
     if layer != "outbox":
@@ -144,3 +152,91 @@ def test_exceptions_after_ticks_equal_the_cases(moved):
     }
     diff = {k: (sorted(got.get(k, set()) - v)[:10], sorted(v - got.get(k, set()))[:10]) for k, v in want.items()}
     assert {k: d for k, d in diff.items() if d != ([], [])} == {}
+
+
+# ---- then time entries alone change (after the tests above: they compare with the world's truth) ----
+# Models that recompute only what the time entry changes touched when their small inputs are unchanged.
+DELTA_MODELS = ("fct_utilization_weekly", "int_project_time_daily", "outbox_time_entries")
+CHANGE_SQL = """
+WITH picked AS (
+    SELECT source_id, row_number() OVER (ORDER BY md5(source_id || 'delta')) AS n
+    FROM raw_kantata.time_entries
+    WHERE NOT is_deleted AND payload->>'approved' = 'true'
+    ORDER BY md5(source_id || 'delta') LIMIT 70
+),
+other AS (  -- another workspace and another user than the entry's own
+    SELECT p.source_id, p.n,
+           (SELECT x.payload->'workspace_id' FROM raw_kantata.time_entries AS x
+            WHERE x.payload->>'workspace_id' <> t.payload->>'workspace_id' ORDER BY x.source_id LIMIT 1) AS workspace_id,
+           (SELECT x.payload->'user_id' FROM raw_kantata.time_entries AS x
+            WHERE x.payload->>'user_id' <> t.payload->>'user_id' ORDER BY x.source_id LIMIT 1) AS user_id
+    FROM picked AS p JOIN raw_kantata.time_entries AS t USING (source_id)
+)
+UPDATE raw_kantata.time_entries AS t SET
+    payload = jsonb_set(CASE
+        WHEN o.n <= 10 THEN jsonb_set(t.payload, '{workspace_id}', o.workspace_id)
+        WHEN o.n <= 20 THEN jsonb_set(t.payload, '{user_id}', o.user_id)
+        WHEN o.n <= 30 THEN jsonb_set(t.payload, '{date_performed}',
+                                      to_jsonb(((t.payload->>'date_performed')::date + 7)::text))
+        WHEN o.n <= 40 THEN jsonb_set(t.payload, '{approved}', 'false'::jsonb)
+        WHEN o.n <= 60 THEN jsonb_set(t.payload, '{time_in_minutes}',
+                                      to_jsonb((t.payload->>'time_in_minutes')::int + 30))
+        ELSE t.payload END, '{updated_at}', to_jsonb(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
+    is_deleted = o.n > 60,
+    source_modified_at = now(), loaded_at = now(), batch_id = 'test-delta'
+FROM other AS o
+WHERE o.source_id = t.source_id
+"""
+NEW_ENTRY_SQL = """
+INSERT INTO raw_kantata.time_entries (source_id, source_modified_at, is_deleted, batch_id, loaded_at, payload)
+SELECT source_id || '-new', now(), false, 'test-delta', now(),
+       jsonb_set(payload, '{id}', to_jsonb(source_id || '-new'))
+FROM raw_kantata.time_entries WHERE NOT is_deleted ORDER BY md5(source_id || 'new') LIMIT 5
+"""
+
+
+@pytest.fixture(scope="module")
+def delta_moved(moved):
+    """Time entries alone change after the first incremental build; then the incremental `dbt build` and
+    a full refresh (models only) side by side."""
+    world = moved[0]
+    c = world.schema("canonical")
+    before = {r[0]: r[1:] for r in world.query(
+        f"SELECT time_entry_id, project_id, resource_id, date_performed, is_approved FROM {c}.time_entry")}
+    world.query(CHANGE_SQL)
+    world.query(NEW_ENTRY_SQL)
+    with ThreadPoolExecutor(2) as pool:
+        inc = pool.submit(world.build, command="build", strict=True)
+        fr = pool.submit(world.build, "--full-refresh", prefix="fr_", command="run", strict=True)
+        incremental, full = inc.result(), fr.result()
+    return world, before, incremental, full
+
+
+def test_delta_changes_reached_canonical(delta_moved):
+    world, before, incremental, _ = delta_moved
+    after = {r[0]: r[1:] for r in world.query(
+        f"SELECT time_entry_id, project_id, resource_id, date_performed, is_approved "
+        f"FROM {world.schema('canonical')}.time_entry")}
+    common = set(before) & set(after)
+    moved = {k for k in common if before[k][0] != after[k][0]}
+    assert len(moved) >= 5, "entries moved to another project"
+    assert sum(1 for k in common if before[k][1] != after[k][1]) >= 5, "entries moved to another person"
+    assert sum(1 for k in common if before[k][2] != after[k][2]) >= 5, "entries moved to another week"
+    assert sum(1 for k in common if before[k][3] and not after[k][3]) >= 5, "entries un-approved"
+    assert len(set(before) - set(after)) >= 5, "entries deleted"
+    assert len(set(after) - set(before)) >= 5, "entries added"
+    assert incremental["failures"] == [], incremental["failures"]
+
+
+def test_delta_models_took_their_delta_path(delta_moved):
+    world = delta_moved[0]
+    rows = dict(world.query(f"SELECT model, last_delta FROM {world.schema('intermediate')}.delta__watermarks"))
+    got = {m: rows.get(f"{s}.{m}") for m in DELTA_MODELS
+           for s in (world.schema("marts"), world.schema("intermediate"), world.schema("outbox"))
+           if f"{s}.{m}" in rows}
+    assert got == dict.fromkeys(DELTA_MODELS, True), rows
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_delta_incremental_equals_full_refresh(delta_moved, layer):
+    assert_layer_equal(delta_moved[0], layer)

@@ -9,19 +9,28 @@
          (kept by the post_hook in intermediate.time_entry__person_map), so no stale resource_id survives;
     and, before that (pre_hook), deletes the entries hard-deleted in Kantata (tombstones in
     stg_kantata__time_entry_deletes loaded since the same watermark).
+    It records the keys it touched (before and after) in intermediate.time_entry__changes, which the
+    models downstream read to recompute only what changed (macros/delta.sql); the indexes below serve
+    their lookups by project, resource, date, submission and the as-of date.
     Every other column is derived from the entry's own raw row, so an incremental build equals a full
     refresh row for row. hours are rounded to 2 decimals; minutes keeps the exact duration and
     billable_amount = minutes / 60 × bill_rate (0 when not billable). -#}
 -- depends_on: {{ ref('stg_kantata__time_entry_deletes') }}
-{%- set person_map = time_entry_person_map_relation(this) %}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='time_entry_id',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['_loaded_at']}],
-    pre_hook=["{% if is_incremental() %}delete from {{ this }} where time_entry_id in (select d.time_entry_id from {{ ref('stg_kantata__time_entry_deletes') }} as d where d._loaded_at >= (select coalesce(max(t._loaded_at), '-infinity'::timestamptz) from {{ this }} as t) - interval '{{ var('incremental_lookback_minutes') }} minutes'){% endif %}"],
-    post_hook=["{{ time_entry_person_map(this) }}", "{{ ensure_primary_key(this, 'time_entry_id') }}"]
+    pre_hook=["{{ time_entry_record_changes_before(this) }}",
+              "{% if is_incremental() %}delete from {{ this }} where time_entry_id in (select d.time_entry_id from {{ ref('stg_kantata__time_entry_deletes') }} as d where d._loaded_at >= {{ time_entry_since(this) }}){% endif %}"],
+    post_hook=["{{ time_entry_person_map(this) }}", "{{ ensure_primary_key(this, 'time_entry_id') }}",
+               "{{ time_entry_record_changes_after(this) }}",
+               "{{ ensure_index(this, ['project_id', 'date_performed']) }}",
+               "{{ ensure_index(this, ['resource_id', 'date_performed']) }}",
+               "{{ ensure_index(this, ['date_performed']) }}",
+               "{{ ensure_index(this, ['updated_at']) }}",
+               "{{ ensure_index(this, ['submission_id']) }}"]
 ) }}
 
 with person as (
@@ -31,40 +40,38 @@ with person as (
 ),
 
 {% if is_incremental() %}
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity'::timestamptz)
-           - interval '{{ var("incremental_lookback_minutes") }} minutes' as since
-    from {{ this }}
-),
-
+{%- set since = time_entry_since(this) %}
+{%- set remapped = time_entry_remapped_users(this) %}
+{%- if remapped is none %}
 remapped_users as (
-    {%- if execute and adapter.get_relation(database=person_map.database, schema=person_map.schema,
-                                            identifier=person_map.identifier) is not none %}
-    select coalesce(p.kantata_user_id, m.kantata_user_id) as kantata_user_id
-    from person as p
-    full outer join {{ person_map }} as m on m.kantata_user_id = p.kantata_user_id
-    where p.resource_id is distinct from m.resource_id
-    {%- else %}
+    -- no map of the previous build yet: users whose stored resource_id differs from the crosswalk's
     select distinct t.kantata_user_id
     from {{ this }} as t
     left join person as p on p.kantata_user_id = t.kantata_user_id
     where t.resource_id is distinct from p.resource_id
-    {%- endif %}
 ),
+{%- endif %}
 
 entries as (
     select e.*
     from {{ ref('stg_kantata__time_entries') }} as e
-    where e._loaded_at >= (select since from watermark)
+    where e._loaded_at >= {{ since }}
       and not exists (select 1 from {{ this }} as t
                       where t.time_entry_id = e.time_entry_id and t._loaded_at = e._loaded_at)
+    {%- if remapped is none or remapped %}
     union all
     select e.*
     from {{ ref('stg_kantata__time_entries') }} as e
+    {%- if remapped is none %}
     join remapped_users as r on r.kantata_user_id = e.user_id
-    where not (e._loaded_at >= (select since from watermark)
+    where true
+    {%- else %}
+    where e.user_id in ({{ sql_text_list(remapped) }})
+    {%- endif %}
+      and not (e._loaded_at >= {{ since }}
                and not exists (select 1 from {{ this }} as t
                                where t.time_entry_id = e.time_entry_id and t._loaded_at = e._loaded_at))
+    {%- endif %}
 )
 {% else %}
 entries as (

@@ -5,6 +5,8 @@
 -- Both components are shown for every project; `revenue` is the one the contract type earns.
 -- Cost: approved hours (billable and not) x the person's cost rate in effect on the entry's date
 -- (restricted.time_entry_cost), aggregated per project: no per-person figure leaves this model.
+-- Time and cost come per project and day from int_project_time_daily (incremental), so this table
+-- aggregates a few hundred thousand rows, not every time entry.
 -- Hours dated before the person's first cost rate carry no cost: hours_without_cost_rate shows them.
 -- Conversion: each day's amounts at the NetSuite rate in effect that day (macro fx_rate_join);
 -- cost in another currency than the project's converts through USD on the entry's date.
@@ -13,19 +15,18 @@ with projects as (
     select * from {{ ref('project') }}
 ),
 
-approved as (
-    select time_entry_id, project_id, date_performed, hours, is_billable, billable_amount, currency
-    from {{ ref('time_entry') }}
-    where is_approved and project_id is not null
+daily as (
+    -- approved time per project, work date, currency and cost currency (incremental, macros/delta.sql)
+    select * from {{ ref('int_project_time_daily') }}
 ),
 
 tm_daily as (
     select
-        project_id, date_performed as on_date, currency,
-        sum(hours) as hours,
-        sum(hours) filter (where is_billable) as billable_hours,
-        coalesce(sum(billable_amount) filter (where is_billable), 0) as billable_amount
-    from approved
+        project_id, on_date, currency,
+        sum(approved_hours) as hours,
+        sum(billable_hours) as billable_hours,
+        sum(billable_amount) as billable_amount
+    from daily
     group by 1, 2, 3
 ),
 
@@ -64,12 +65,11 @@ milestones as (
 ),
 
 cost_daily as (
-    select c.project_id, c.date_performed as on_date, c.currency, p.currency as project_currency,
-           sum(c.cost_amount) as cost_amount,
-           sum(c.hours) filter (where c.cost_amount is null) as hours_without_cost_rate
-    from {{ ref('time_entry_cost') }} as c
-    inner join approved as a on a.time_entry_id = c.time_entry_id
-    inner join projects as p on p.project_id = c.project_id
+    select d.project_id, d.on_date, d.cost_currency as currency, p.currency as project_currency,
+           sum(d.cost_amount) as cost_amount,
+           sum(d.hours_without_cost_rate) as hours_without_cost_rate
+    from daily as d
+    inner join projects as p on p.project_id = d.project_id
     group by 1, 2, 3, 4
 ),
 

@@ -14,9 +14,11 @@ first_project as (
 ),
 
 first_time as (
-    select project_id, min(date_performed) as first_time_entry_date
-    from {{ ref('time_entry') }}
-    group by 1
+    -- per project of a won engagement, through the time entry index on (project_id, date_performed)
+    select fp.project_id,
+           (select min(t.date_performed) from {{ ref('time_entry') }} as t where t.project_id = fp.project_id)
+               as first_time_entry_date
+    from (select distinct project_id from first_project) as fp
 ),
 
 first_invoice as (

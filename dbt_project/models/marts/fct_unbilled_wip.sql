@@ -13,6 +13,54 @@ projects as (
     select * from {{ ref('project') }}
 ),
 
+invoiced as (
+    select project_id, sum(amount) as invoiced_amount
+    from {{ ref('invoice') }}
+    where project_id is not null
+    group by 1
+),
+
+-- FIFO without a window over every item: per project and day, the candidates' amounts (time of T&M
+-- projects from int_project_time_daily, billing events of the others). No item of a day before the
+-- first day whose cumulative amount before it plus its positive amounts exceeds the invoiced total can
+-- have anything unbilled (its cumulative amount never exceeds that total); items are read one by one
+-- from that day on only, through the time entry index on (project_id, date_performed).
+days as (
+    select d.project_id, d.on_date, sum(d.wip_amount) as amount, sum(d.wip_positive_amount) as positive_amount
+    from {{ ref('int_project_time_daily') }} as d
+    inner join projects as p on p.project_id = d.project_id
+    where p.contract_type = 'time_and_materials'
+    group by 1, 2
+    union all
+    select b.project_id, b.event_date, sum(b.amount), coalesce(sum(b.amount) filter (where b.amount > 0), 0)
+    from {{ ref('billing_event') }} as b
+    inner join projects as p on p.project_id = b.project_id
+    where p.contract_type <> 'time_and_materials'
+    group by 1, 2
+),
+
+days_running as (
+    select
+        d.*,
+        sum(d.amount) over (partition by d.project_id order by d.on_date
+                            rows between unbounded preceding and current row) - d.amount as amount_before
+    from days as d
+),
+
+first_open_day as (
+    select r.project_id, min(r.on_date) as on_date
+    from days_running as r
+    left join invoiced as v on v.project_id = r.project_id
+    where r.amount_before + r.positive_amount > coalesce(v.invoiced_amount, 0)
+    group by 1
+),
+
+start as (
+    select f.project_id, f.on_date as first_day, r.amount_before
+    from first_open_day as f
+    inner join days_running as r on r.project_id = f.project_id and r.on_date = f.on_date
+),
+
 items as (
     select
         t.project_id,
@@ -21,8 +69,9 @@ items as (
         t.date_performed as work_date,
         t.billable_amount as amount,
         t.hours
-    from {{ ref('time_entry') }} as t
-    inner join projects as p on p.project_id = t.project_id
+    from start as s
+    inner join projects as p on p.project_id = s.project_id
+    inner join {{ ref('time_entry') }} as t on t.project_id = s.project_id and t.date_performed >= s.first_day
     where t.is_approved and t.is_billable and not coalesce(t.is_invoiced, false)
       and p.contract_type = 'time_and_materials'
     union all
@@ -33,25 +82,20 @@ items as (
         b.event_date,
         b.amount,
         0
-    from {{ ref('billing_event') }} as b
-    inner join projects as p on p.project_id = b.project_id
+    from start as s
+    inner join projects as p on p.project_id = s.project_id
+    inner join {{ ref('billing_event') }} as b on b.project_id = s.project_id and b.event_date >= s.first_day
     where p.contract_type <> 'time_and_materials'
-),
-
-invoiced as (
-    select project_id, sum(amount) as invoiced_amount
-    from {{ ref('invoice') }}
-    where project_id is not null
-    group by 1
 ),
 
 running as (
     select
         i.*,
         coalesce(v.invoiced_amount, 0) as invoiced_amount,
-        sum(i.amount) over (partition by i.project_id order by i.work_date, i.item_type, i.item_id
-                            rows between unbounded preceding and current row) as cumulative_amount
+        s.amount_before + sum(i.amount) over (partition by i.project_id order by i.work_date, i.item_type, i.item_id
+                                              rows between unbounded preceding and current row) as cumulative_amount
     from items as i
+    inner join start as s on s.project_id = i.project_id
     left join invoiced as v on v.project_id = i.project_id
 ),
 

@@ -4,20 +4,49 @@
 -- Capacity: the worker's weekly capacity (Workday Scheduled_Weekly_Hours) prorated by the
 -- working days (Mon-Fri) of the week the person was employed (hire and termination dates).
 -- utilization = billable_hours / capacity_hours (null when there is no capacity).
-with entries as (
+-- Incremental (macros/delta.sql): a delta build recomputes only the resource-weeks of the time entries
+-- changed since its last build (their keys before and after the change), read through the time entry
+-- index on (resource_id, date_performed); when the resources or the range of weeks changed, everything.
+{{ config(
+    materialized='incremental',
+    unique_key='resource_week_id',
+    on_schema_change='append_new_columns',
+    incremental_strategy='delete+insert',
+    pre_hook=["{% if is_incremental() %}{% set st = delta_state(fct_utilization_weekly_inputs()) %}delete from {{ this }} as u{% if st.delta %} where exists (select 1 from {{ delta_changes(st.since) }} as c where c.resource_id = u.resource_id and date_trunc('week', c.date_performed)::date = u.week_start){% endif %}{% endif %}"],
+    post_hook=["{{ delta_commit(fct_utilization_weekly_inputs()) }}"],
+) }}
+{%- set st = delta_state(fct_utilization_weekly_inputs()) %}
+with
+{%- if st.delta %}
+keys as (
+    select distinct resource_id, date_trunc('week', date_performed)::date as week_start
+    from {{ delta_changes(st.since) }} as c
+    where resource_id is not null and date_performed is not null
+),
+{%- endif %}
+entries as (
     select
-        resource_id,
-        date_trunc('week', date_performed)::date as week_start,
-        sum(hours) filter (where is_billable) as billable_hours,
-        sum(hours) filter (where not is_billable) as non_billable_hours,
-        sum(hours) filter (where is_billable and is_approved) as approved_billable_hours
-    from {{ ref('time_entry') }}
-    where resource_id is not null
+        t.resource_id,
+        date_trunc('week', t.date_performed)::date as week_start,
+        sum(t.hours) filter (where t.is_billable) as billable_hours,
+        sum(t.hours) filter (where not t.is_billable) as non_billable_hours,
+        sum(t.hours) filter (where t.is_billable and t.is_approved) as approved_billable_hours
+    from {{ ref('time_entry') }} as t
+    {%- if st.delta %}
+    inner join keys as k
+        on k.resource_id = t.resource_id
+       and t.date_performed >= k.week_start and t.date_performed < k.week_start + 7
+    {%- endif %}
+    where t.resource_id is not null
     group by 1, 2
 ),
 
 bounds as (
-    select min(week_start) as first_week, max(week_start) as last_week from entries
+    -- the weeks of all time entries (an index range read on date_performed, in either build)
+    select date_trunc('week', min(date_performed))::date as first_week,
+           date_trunc('week', max(date_performed))::date as last_week
+    from {{ ref('time_entry') }}
+    where resource_id is not null
 ),
 
 weeks as (
@@ -34,6 +63,9 @@ spine as (
     select r.resource_id, w.week_start
     from resources as r
     cross join weeks as w
+    {%- if st.delta %}
+    inner join keys as k on k.resource_id = r.resource_id and k.week_start = w.week_start
+    {%- endif %}
     where (r.hire_date is null or r.hire_date <= w.week_start + 4)
       and (r.termination_date is null or r.termination_date >= w.week_start)
     union

@@ -3,9 +3,15 @@
     unique_key='time_entry_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
+    pre_hook=[
+        "{% set st = delta_state(outbox_time_entries_inputs()) %}{% if st.delta %}delete from {{ this }} where time_entry_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c){% endif %}",
+    ],
     post_hook=[
         "{% if is_incremental() %}create index if not exists {{ this.name }}_time_entry_id on {{ this }} (time_entry_id){% endif %}",
-        "{% if is_incremental() %}delete from {{ this }} as o where not exists (select 1 from {{ ref('time_entry') }} as t where t.time_entry_id = o.time_entry_id and t.is_approved){% endif %}",
+        "{% if is_incremental() and not delta_state(outbox_time_entries_inputs()).delta %}delete from {{ this }} as o where not exists (select 1 from {{ ref('time_entry') }} as t where t.time_entry_id = o.time_entry_id and t.is_approved){% endif %}",
+        "{{ ensure_index(this, ['project_id']) }}",
+        "{{ ensure_index(this, ['blocking_reason'], where='blocking_reason is not null') }}",
+        "{{ delta_commit(outbox_time_entries_inputs()) }}",
     ],
 ) }}
 -- What the reverse sync posts to NetSuite as timeBill records: every approved Kantata time entry,
@@ -16,12 +22,19 @@
 -- source system + record id + version, sent as X-NetSuite-Idempotency-Key).
 -- Version: updated_at in epoch seconds (Kantata bumps it on every change); content_hash covers the
 -- fields posted, so an update that changes nothing posted can be told apart.
--- Incremental: every row is computed as in a full build; only rows whose content (row_hash) differs
--- from the stored one are written (delete+insert on time_entry_id), and a post-hook removes entries that
--- are no longer approved or no longer exist. So an incremental build equals a full refresh, and a cycle
--- where 1% of entries changed writes 1% of the rows.
+-- Incremental (macros/delta.sql): a delta build recomputes only the entries canonical.time_entry
+-- changed (edited, re-mapped, deleted) since this model's last build: their rows are deleted first
+-- (pre-hook), then the approved ones are written again; so a deleted or un-approved entry leaves
+-- without an anti-join over the whole table. When the mapping dimensions (resources, projects, items,
+-- accounting periods) changed, every row is computed as in a full build and only rows whose content
+-- (row_hash) differs from the stored one are written, and a post-hook removes entries that are no
+-- longer approved or no longer exist. Either way an incremental build equals a full refresh.
+{%- set st = delta_state(outbox_time_entries_inputs()) %}
 with entries as (
     select * from {{ ref('time_entry') }} where is_approved
+    {%- if st.delta %}
+      and time_entry_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c)
+    {%- endif %}
 ),
 
 periods as (
@@ -145,7 +158,7 @@ final as (
 
 select f.*, md5(f::text) as row_hash
 from final as f
-{% if is_incremental() and 'row_hash' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+{% if is_incremental() and not st.delta and 'row_hash' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
 left join {{ this }} as o on o.time_entry_id = f.time_entry_id
 where o.time_entry_id is null or o.row_hash is distinct from md5(f::text)
 {% endif %}

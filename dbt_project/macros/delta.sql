@@ -1,0 +1,205 @@
+{#- Delta propagation: what a cycle where 1% of the time entries changed costs downstream of
+    canonical.time_entry.
+
+    1. canonical.time_entry's incremental build records the keys it touched in
+       intermediate.time_entry__changes (transformer only, like time_entry__person_map): for every
+       entry it re-read (new or edited version, re-mapped person) or deleted, one row with the entry's
+       keys before the build (project_id, resource_id, date_performed, submission_id; null for a new
+       entry) and one with its keys after (none for a deleted entry), stamped `changed_at` = the build
+       transaction's now(). A full refresh records one `is_full` marker row instead. Rows older than
+       var('delta_retention_days') are pruned.
+    2. A model downstream (fct_utilization_weekly, int_project_time_daily, outbox_time_entries,
+       rpt_reconciliation_exceptions, ...) keeps its own watermark in intermediate.delta__watermarks
+       (model, built_at = its last build's now(), inputs_hash). Its incremental build is a *delta*
+       build (recompute only the keys of the changes recorded after built_at) when
+         - its watermark exists and is younger than the retention,
+         - no full-refresh marker was recorded after it,
+         - the hash of its other, small inputs (dimensions, rates, bounds) is what it was;
+       otherwise it recomputes everything (a *full* build inside the incremental materialization).
+       So an incremental build equals a full refresh row for row, whatever changed.
+    3. Data tests over the large tables check, in an incremental `dbt build`, only the rows this
+       invocation rewrote (see get_where_subquery and delta_test_scope); `dbt test`, full refreshes
+       and builds that also rebuild a test's other parents check everything.
+    dbt runs its models one transaction each and one invocation at a time (the transform DAG runs one
+    cycle at a time): a change recorded after a downstream model's transaction started has a later
+    changed_at than that model's new watermark. -#}
+
+{% macro delta_relation(identifier) -%}
+    {{ return(api.Relation.create(database=target.database,
+                                  schema=generate_schema_name('intermediate', model),
+                                  identifier=identifier)) }}
+{%- endmacro %}
+
+{% macro time_entry_changes_relation() -%}
+    {{ return(delta_relation('time_entry__changes')) }}
+{%- endmacro %}
+
+{% macro delta_watermarks_relation() -%}
+    {{ return(delta_relation('delta__watermarks')) }}
+{%- endmacro %}
+
+{% macro delta_ddl() -%}
+    {%- set ch = time_entry_changes_relation() -%}
+    {%- set wm = delta_watermarks_relation() -%}
+    create schema if not exists {{ ch.schema }};
+    create table if not exists {{ ch }} (
+        changed_at timestamptz not null,
+        is_full boolean not null default false,
+        time_entry_id text,
+        project_id text,
+        resource_id text,
+        date_performed date,
+        submission_id text,
+        is_approved boolean
+    );
+    create index if not exists time_entry__changes_changed_at on {{ ch }} (changed_at);
+    create table if not exists {{ wm }} (model text primary key, built_at timestamptz not null, inputs_hash text,
+                                         last_delta boolean);
+{%- endmacro %}
+
+{#- pre_hook of canonical.time_entry (first, before the tombstones are deleted): the keys, before this
+    build, of every entry the build re-reads or deletes. Mirrors the model's own selection. -#}
+{% macro time_entry_record_changes_before(relation) -%}
+    {%- if is_incremental() -%}
+    {%- set ch = time_entry_changes_relation() -%}
+    {%- set since = time_entry_since(relation) -%}
+    {%- set remapped = time_entry_remapped_users(relation) -%}
+    {{ delta_ddl() }}
+    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved)
+    with touched as (
+        select e.time_entry_id
+        from {{ ref('stg_kantata__time_entries') }} as e
+        where e._loaded_at >= {{ since }}
+          and not exists (select 1 from {{ relation }} as t
+                          where t.time_entry_id = e.time_entry_id and t._loaded_at = e._loaded_at)
+        union
+        select d.time_entry_id
+        from {{ ref('stg_kantata__time_entry_deletes') }} as d
+        where d._loaded_at >= {{ since }}
+        {%- if remapped is none %}
+        union
+        select t.time_entry_id
+        from {{ relation }} as t
+        left join {{ ref('int_person_crosswalk') }} as p on p.system = 'kantata' and p.source_id = t.kantata_user_id
+        where t.resource_id is distinct from p.resource_id
+        {%- elif remapped %}
+        union
+        select t.time_entry_id from {{ relation }} as t where t.kantata_user_id in ({{ sql_text_list(remapped) }})
+        union
+        select e.time_entry_id from {{ ref('stg_kantata__time_entries') }} as e where e.user_id in ({{ sql_text_list(remapped) }})
+        {%- endif %}
+    )
+    select now(), k.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved
+    from touched as k
+    left join {{ relation }} as t on t.time_entry_id = k.time_entry_id
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- post_hook of canonical.time_entry: the keys after this build of the entries recorded before it
+    (deleted ones have none); a full refresh records a marker. Prunes old rows. -#}
+{% macro time_entry_record_changes_after(relation) -%}
+    {%- set ch = time_entry_changes_relation() -%}
+    {{ delta_ddl() }}
+    {%- if is_incremental() %}
+    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved)
+    select now(), t.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved
+    from {{ relation }} as t
+    where t.time_entry_id in (select c.time_entry_id from {{ ch }} as c where c.changed_at = now() and not c.is_full);
+    {%- else %}
+    insert into {{ ch }} (changed_at, is_full) values (now(), true);
+    {%- endif %}
+    delete from {{ ch }} where changed_at < now() - interval '{{ var("delta_retention_days", 30) }} days';
+    analyze {{ ch }};
+{%- endmacro %}
+
+{#- Whether this build of the current model may be a delta build, and since when.
+    inputs_hash_sql: one SQL query returning one text (the hash of the model's small inputs) or none.
+    Returns {'delta': bool, 'since': 'timestamp literal' or none, 'why': text}. Only meaningful when
+    `execute`; at parse time it answers full. -#}
+{% macro delta_state(inputs_hash_sql=none) -%}
+    {%- set out = {'delta': false, 'since': none, 'why': 'not incremental'} -%}
+    {%- if execute and is_incremental() -%}
+        {%- set wm = delta_watermarks_relation() -%}
+        {%- set ch = time_entry_changes_relation() -%}
+        {%- set have_wm = adapter.get_relation(database=wm.database, schema=wm.schema, identifier=wm.identifier) is not none -%}
+        {%- set have_ch = adapter.get_relation(database=ch.database, schema=ch.schema, identifier=ch.identifier) is not none -%}
+        {%- if not (have_wm and have_ch) -%}
+            {%- do out.update({'why': 'no bookkeeping yet'}) -%}
+        {%- else -%}
+            {%- set res = run_query(
+                "select w.built_at::text, w.inputs_hash, "
+                ~ "w.built_at < now() - interval '" ~ (var('delta_retention_days', 30) - 1) ~ " days' as too_old, "
+                ~ "exists (select 1 from " ~ ch ~ " as c where c.is_full and c.changed_at > w.built_at) as full_marker, "
+                ~ ("(" ~ inputs_hash_sql ~ ")" if inputs_hash_sql else "null::text") ~ " as current_hash "
+                ~ "from (select 1) as one left join " ~ wm ~ " as w on w.model = '" ~ this.schema ~ "." ~ this.identifier ~ "'") -%}
+            {%- set row = res.rows[0] -%}
+            {%- if row[0] is none -%}
+                {%- do out.update({'why': 'no watermark'}) -%}
+            {%- elif row[2] -%}
+                {%- do out.update({'why': 'watermark older than the retention'}) -%}
+            {%- elif row[3] -%}
+                {%- do out.update({'why': 'time_entry was fully refreshed'}) -%}
+            {%- elif row[1] is not none and row[4] is not none and row[1] != row[4] -%}
+                {%- do out.update({'why': 'small inputs changed'}) -%}
+            {%- elif (row[1] is none) != (row[4] is none) -%}
+                {%- do out.update({'why': 'small inputs changed'}) -%}
+            {%- else -%}
+                {%- do out.update({'delta': true, 'since': row[0], 'why': 'delta'}) -%}
+            {%- endif -%}
+        {%- endif -%}
+        {%- do log(this.identifier ~ ": " ~ ('delta build since ' ~ out['since'] if out['delta'] else 'full build (' ~ out['why'] ~ ')'), info=false) -%}
+    {%- endif -%}
+    {{ return(out) }}
+{%- endmacro %}
+
+{#- post_hook of a delta model: its new watermark (this transaction's now()) and inputs hash. -#}
+{% macro delta_commit(inputs_hash_sql=none) -%}
+    {%- set wm = delta_watermarks_relation() -%}
+    {%- set st = delta_state(inputs_hash_sql) -%}
+    create schema if not exists {{ wm.schema }};
+    create table if not exists {{ wm }} (model text primary key, built_at timestamptz not null, inputs_hash text,
+                                         last_delta boolean);
+    insert into {{ wm }} (model, built_at, inputs_hash, last_delta)
+    select '{{ this.schema }}.{{ this.identifier }}', now(), {{ "(" ~ inputs_hash_sql ~ ")" if inputs_hash_sql else "null::text" }},
+           {{ 'true' if st.delta else 'false' }}
+    on conflict (model) do update
+        set built_at = excluded.built_at, inputs_hash = excluded.inputs_hash, last_delta = excluded.last_delta;
+{%- endmacro %}
+
+{#- The changes recorded after `since` (a delta build): a subquery of change rows. -#}
+{% macro delta_changes(since) -%}
+    (select * from {{ time_entry_changes_relation() }}
+     where changed_at > '{{ since }}'::timestamptz and not is_full)
+{%- endmacro %}
+
+{#- md5 over whole rows of small relations (order independent): a model's "small inputs" hash. -#}
+{% macro delta_hash_of(queries) -%}
+    select md5(string_agg(h, ',' order by h)) from (
+    {%- for q in queries %}
+        select '{{ loop.index }}:' || md5(x::text) as h from ({{ q }}) as x
+        {{ "union all" if not loop.last }}
+    {%- endfor %}
+    ) as hashes
+{%- endmacro %}
+
+{#- post_hook: create an index on `columns` unless the table has one on exactly them (converges
+    tables built before the index; unnamed so a full refresh's backup table never holds the name). -#}
+{% macro ensure_index(relation, columns, where=none) -%}
+    do $$
+    begin
+        if not exists (
+            select 1 from pg_index as i
+            where i.indrelid = '{{ relation }}'::regclass
+              and (select array_agg(a.attname::text order by k.n)
+                   from unnest(i.indkey) with ordinality as k(attnum, n)
+                   join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum)
+                  = array[{% for c in columns %}'{{ c }}'{{ "," if not loop.last }}{% endfor %}]::text[]
+              and (i.indpred is not null) = {{ 'true' if where else 'false' }}
+        ) then
+            create index on {{ relation }} ({{ columns | join(', ') }}){{ ' where ' ~ where if where }};
+        end if;
+    end
+    $$;
+{%- endmacro %}

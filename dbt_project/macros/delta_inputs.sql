@@ -1,0 +1,27 @@
+{#- The small inputs of each delta model (macros/delta.sql): when their hash changes, the model's next
+    incremental build recomputes everything. Whole rows of the small relations it joins, and for the
+    utilization the week range of the time entries (the spine of weeks). -#}
+
+{% macro outbox_time_entries_inputs() -%}
+    {{ delta_hash_of([
+        "select resource_id, full_name, netsuite_employee_id, netsuite_subsidiary_id from " ~ ref('resource'),
+        "select project_id, project_name, kantata_workspace_id, netsuite_job_id, netsuite_subsidiary_id, "
+            ~ "netsuite_service_item_id, status, currency from " ~ ref('project'),
+        "select item_id, is_inactive from " ~ ref('stg_netsuite__items'),
+        "select * from " ~ ref('stg_netsuite__accounting_periods'),
+    ]) }}
+{%- endmacro %}
+
+{% macro fct_utilization_weekly_inputs() -%}
+    {{ delta_hash_of([
+        "select resource_id, full_name, practice, department, company_id, weekly_capacity_hours, hire_date, "
+            ~ "termination_date from " ~ ref('resource'),
+        "select date_trunc('week', min(date_performed))::date as first_week, "
+            ~ "date_trunc('week', max(date_performed))::date as last_week from " ~ ref('time_entry')
+            ~ " where resource_id is not null",
+    ]) }}
+{%- endmacro %}
+
+{% macro int_project_time_daily_inputs() -%}
+    {{ delta_hash_of(["select * from " ~ ref('resource_cost_rate')]) }}
+{%- endmacro %}

@@ -1,0 +1,66 @@
+{#- Approved time per project, work date, currency and cost currency: the grain fct_project_margin
+    converts at each day's rate. Hours, billable hours and amount (time_entry), cost and hours without a
+    cost rate (restricted.time_entry_cost: the cost rate in effect on the entry's date, in the rate's
+    currency), and the approved billable time not invoiced in Kantata (fct_unbilled_wip's candidates).
+    Sums only, nothing per person: fct_project_margin and fct_unbilled_wip read these few hundred thousand
+    rows instead of every time entry. Transformer only (intermediate schema). A new column needs values in
+    every row: on_schema_change fails, build it with --full-refresh.
+    Incremental (macros/delta.sql): a delta build recomputes the (project, work date) groups of the time
+    entries changed since its last build (their keys before and after), read through the time entry
+    index on (project_id, date_performed); when the cost rates changed, every group. -#}
+{{ config(
+    materialized='incremental',
+    schema='intermediate',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    grants={},
+    pre_hook=["{% if is_incremental() %}{% set st = delta_state(int_project_time_daily_inputs()) %}delete from {{ this }} as d{% if st.delta %} where exists (select 1 from {{ delta_changes(st.since) }} as c where c.project_id = d.project_id and c.date_performed = d.on_date){% endif %}{% endif %}"],
+    post_hook=["{{ ensure_index(this, ['project_id', 'on_date']) }}",
+               "{{ delta_commit(int_project_time_daily_inputs()) }}"],
+) }}
+{%- set st = delta_state(int_project_time_daily_inputs()) %}
+with
+{%- if st.delta %}
+keys as (
+    select distinct project_id, date_performed as on_date
+    from {{ delta_changes(st.since) }} as c
+    where project_id is not null and date_performed is not null
+),
+{%- endif %}
+approved as (
+    select t.time_entry_id, t.project_id, t.date_performed, t.hours, t.is_billable, t.billable_amount, t.currency,
+           t.is_invoiced
+    from {{ ref('time_entry') }} as t
+    {%- if st.delta %}
+    inner join keys as k on k.project_id = t.project_id and k.on_date = t.date_performed
+    {%- endif %}
+    where t.is_approved and t.project_id is not null
+),
+
+cost as (
+    select c.time_entry_id, c.cost_amount, c.currency
+    from {{ ref('time_entry_cost') }} as c
+    {%- if st.delta %}
+    inner join keys as k on k.project_id = c.project_id and k.on_date = c.date_performed
+    {%- endif %}
+)
+
+select
+    a.project_id::text as project_id,
+    a.date_performed::date as on_date,
+    a.currency::text as currency,
+    c.currency::text as cost_currency,
+    sum(a.hours)::numeric(14, 2) as approved_hours,
+    (sum(a.hours) filter (where a.is_billable))::numeric(14, 2) as billable_hours,
+    coalesce(sum(a.billable_amount) filter (where a.is_billable), 0)::numeric(20, 2) as billable_amount,
+    sum(c.cost_amount)::numeric(20, 2) as cost_amount,
+    (sum(a.hours) filter (where c.cost_amount is null))::numeric(14, 2) as hours_without_cost_rate,
+    count(*)::integer as entries,
+    -- unbilled WIP candidates (fct_unbilled_wip): approved billable time Kantata has not invoiced
+    coalesce(sum(a.billable_amount) filter (where a.is_billable and not a.is_invoiced), 0)::numeric(20, 2)
+        as wip_amount,
+    coalesce(sum(a.billable_amount) filter (where a.is_billable and not a.is_invoiced and a.billable_amount > 0), 0)::numeric(20, 2)
+        as wip_positive_amount
+from approved as a
+left join cost as c on c.time_entry_id = a.time_entry_id
+group by 1, 2, 3, 4
