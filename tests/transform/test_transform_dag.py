@@ -257,6 +257,15 @@ def test_real_project_manifest_renders(monkeypatch):
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     assert "plan" in dag.task_dict and "dbt.dbt_producer_watcher" in dag.task_dict
     assert len([t for t in dag.task_dict if t.endswith(("_run", ".run"))]) == len(models)
+    # the outbox models' test tasks announce the assets the reverse sync is scheduled on; nothing else does
+    announced = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
+    assert announced == {"dbt.outbox_time_entries.test": ["outbox.outbox_time_entries"],
+                         "dbt.outbox_billing_events.test": ["outbox.outbox_billing_events"]}
+    # the producer runs dbt in its own process and leaves the unit tests to `make test`
+    from cosmos.constants import InvocationMode
+
+    producer = dag.task_dict["dbt.dbt_producer_watcher"]
+    assert producer.invocation_mode == InvocationMode.SUBPROCESS
 
 
 def test_missing_manifest_still_imports_and_says_why(tmp_path, monkeypatch):

@@ -21,6 +21,12 @@ def raw_asset(source: str, stream: str) -> Asset:
                  group=DEFAULT_GROUP)
 
 
+def outbox_asset(model: str) -> Asset:
+    """The asset of the dbt outbox model `outbox.<model>` (what a reverse sync posts from): the
+    transform DAG announces it when a cycle rebuilt the model and its tests passed."""
+    return Asset(name=f"outbox.{model}", uri=f"postgres://warehouse:5432/handoff/outbox/{model}", group="outbox")
+
+
 def changes_alias(asset: Asset) -> AssetAlias:
     """The outlet through which a task announces changes of `asset` (and only changes)."""
     return AssetAlias(name=f"{asset.name}:changes", group=asset.group)

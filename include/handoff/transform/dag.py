@@ -16,7 +16,7 @@ from pathlib import Path
 import airflow  # noqa: F401  (before cosmos.constants: a circular import otherwise)
 from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, TriggerRule, task
 
-from handoff.orchestration.assets import raw_asset
+from handoff.orchestration.assets import outbox_asset, raw_asset
 from handoff.orchestration.deadlines import run_deadline
 from handoff.orchestration.defaults import START_DATE, default_args
 from handoff.orchestration.warehouse import WAREHOUSE_CONN_ID, warehouse_connection
@@ -36,6 +36,7 @@ DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
 DEADLINE = timedelta(minutes=10)
 # Cosmos' watcher sensors: reschedule mode polling every 2 s (deferrable sensors never finish
 # under `dag.test()`, and the triggerer adds a hop); see handoff/transform/producer.py.
+OUTBOX_FOLDER = "outbox"
 DBT_ENV = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
 # A model task that never finds its status fails after `timeout` instead of poking for days.
 SENSOR_ARGS = {"deferrable": False, "mode": "reschedule", "poke_interval": 2, "timeout": 900}
@@ -250,12 +251,35 @@ def build_dag() -> DAG:
             operator_args={**SENSOR_ARGS, "append_env": True},
         )
         producer = wire(dag, group, plan)
+        announce_outboxes(dag, data)
         freshness = _freshness_operator(profile, project_dir)
         plan >> freshness
         # After the build (they would share the CPU), not after the model tasks: a leaf that
         # always ends well would hide a failed build from the run's state.
         producer >> freshness
     return dag
+
+
+def outbox_models(manifest: dict) -> dict[str, str]:
+    """{unique_id: model name} of the models in the project's `outbox` folder."""
+    return {uid: n["name"] for uid, n in (manifest.get("nodes") or {}).items()
+            if n.get("resource_type") == "model" and (n.get("fqn") or [None, None])[1] == OUTBOX_FOLDER}
+
+
+def announce_outboxes(dag: DAG, manifest: dict) -> None:
+    """The task that reports an outbox model's tests (or the model, without tests) gets the
+    model's asset as outlet: it succeeds only when this cycle rebuilt the model and its tests
+    passed, so a reverse sync scheduled on the asset runs then, never on an unchecked outbox."""
+    from cosmos.operators._watcher.base import BaseConsumerSensor
+
+    models = outbox_models(manifest)
+    sensors: dict[str, list] = {}
+    for t in dag.tasks:
+        if isinstance(t, BaseConsumerSensor) and t.model_unique_id in models:
+            sensors.setdefault(t.model_unique_id, []).append(t)
+    for uid, tasks in sensors.items():
+        last = next((t for t in tasks if t.is_test_sensor), tasks[0])
+        last.outlets = [*last.outlets, outbox_asset(models[uid])]
 
 
 def wire(dag: DAG, group, plan) -> TransformProducer:
