@@ -4,8 +4,9 @@
     1. canonical.time_entry's incremental build records the keys it touched in
        intermediate.time_entry__changes (transformer only, like time_entry__person_map): for every
        entry it re-read (new or edited version, re-mapped person) or deleted, one row with the entry's
-       keys before the build (project_id, resource_id, date_performed, submission_id; null for a new
-       entry) and one with its keys after (none for a deleted entry), stamped `changed_at` = the build
+       keys and measures before the build (project_id, resource_id, date_performed, submission_id,
+       is_approved, is_billable, hours; sign -1; null for a new entry) and one with them after (sign +1;
+       none for a deleted entry), so sums can be maintained additively, stamped `changed_at` = the build
        transaction's now(). A full refresh records one `is_full` marker row instead. Rows older than
        var('delta_retention_days') are pruned.
     2. A model downstream (fct_utilization_weekly, int_project_time_daily, outbox_time_entries,
@@ -50,7 +51,10 @@
         resource_id text,
         date_performed date,
         submission_id text,
-        is_approved boolean
+        is_approved boolean,
+        is_billable boolean,
+        hours numeric(10, 2),
+        sign smallint  -- -1: the entry before the build, +1: after it
     );
     create index if not exists time_entry__changes_changed_at on {{ ch }} (changed_at);
     create table if not exists {{ wm }} (model text primary key, built_at timestamptz not null, inputs_hash text,
@@ -65,7 +69,8 @@
     {%- set since = time_entry_since(relation) -%}
     {%- set remapped = time_entry_remapped_users(relation) -%}
     {{ delta_ddl() }}
-    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved)
+    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
+                          is_billable, hours, sign)
     with touched as (
         select e.time_entry_id
         from {{ ref('stg_kantata__time_entries') }} as e
@@ -89,7 +94,8 @@
         select e.time_entry_id from {{ ref('stg_kantata__time_entries') }} as e where e.user_id in ({{ sql_text_list(remapped) }})
         {%- endif %}
     )
-    select now(), k.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved
+    select now(), k.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved,
+           t.is_billable, t.hours, -1
     from touched as k
     left join {{ relation }} as t on t.time_entry_id = k.time_entry_id
     {%- else -%}
@@ -103,8 +109,10 @@
     {%- set ch = time_entry_changes_relation() -%}
     {{ delta_ddl() }}
     {%- if is_incremental() %}
-    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved)
-    select now(), t.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved
+    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
+                          is_billable, hours, sign)
+    select now(), t.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved,
+           t.is_billable, t.hours, 1
     from {{ relation }} as t
     where t.time_entry_id in (select c.time_entry_id from {{ ch }} as c where c.changed_at = now() and not c.is_full);
     {%- else %}

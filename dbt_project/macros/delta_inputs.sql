@@ -25,3 +25,10 @@
 {% macro int_project_time_daily_inputs() -%}
     {{ delta_hash_of(["select * from " ~ ref('resource_cost_rate')]) }}
 {%- endmacro %}
+
+{% macro rpt_reconciliation_exceptions_inputs() -%}
+    {{ delta_hash_of([
+        "select project_id, project_name, customer_id, status, due_date, kantata_workspace_id, netsuite_job_id from "
+            ~ ref('project'),
+    ]) }}
+{%- endmacro %}

@@ -4,26 +4,54 @@
 -- Capacity: the worker's weekly capacity (Workday Scheduled_Weekly_Hours) prorated by the
 -- working days (Mon-Fri) of the week the person was employed (hire and termination dates).
 -- utilization = billable_hours / capacity_hours (null when there is no capacity).
--- Incremental (macros/delta.sql): a delta build recomputes only the resource-weeks of the time entries
--- changed since its last build (their keys before and after the change), read through the time entry
--- index on (resource_id, date_performed); when the resources or the range of weeks changed, everything.
+-- Incremental (macros/delta.sql): a delta build adds, to the stored resource-weeks the time entries
+-- changed since its last build touch, the difference of their hours after and before the changes
+-- (sums of hours are exact), and drops a resource-week left without entries outside the person's
+-- employment; when the resources or the range of weeks changed, everything is recomputed.
 {{ config(
     materialized='incremental',
     unique_key='resource_week_id',
     on_schema_change='append_new_columns',
     incremental_strategy='delete+insert',
-    pre_hook=["{% if is_incremental() %}{% set st = delta_state(fct_utilization_weekly_inputs()) %}delete from {{ this }} as u{% if st.delta %} where exists (select 1 from {{ delta_changes(st.since) }} as c where c.resource_id = u.resource_id and date_trunc('week', c.date_performed)::date = u.week_start){% endif %}{% endif %}"],
-    post_hook=["{{ delta_commit(fct_utilization_weekly_inputs()) }}"],
+    pre_hook=["{% if is_incremental() and not delta_state(fct_utilization_weekly_inputs()).delta %}delete from {{ this }}{% endif %}"],
+    post_hook=["{% set st = delta_state(fct_utilization_weekly_inputs()) %}{% if st.delta %}delete from {{ this }} as u where exists (select 1 from {{ delta_changes(st.since) }} as c where c.resource_id = u.resource_id and date_trunc('week', c.date_performed)::date = u.week_start) and not exists (select 1 from {{ ref('time_entry') }} as t where t.resource_id = u.resource_id and t.date_performed >= u.week_start and t.date_performed < u.week_start + 7) and not exists (select 1 from {{ ref('resource') }} as r where r.resource_id = u.resource_id and (r.hire_date is null or r.hire_date <= u.week_start + 4) and (r.termination_date is null or r.termination_date >= u.week_start)){% endif %}",
+               "{{ delta_commit(fct_utilization_weekly_inputs()) }}"],
 ) }}
 {%- set st = delta_state(fct_utilization_weekly_inputs()) %}
 with
 {%- if st.delta %}
-keys as (
-    select distinct resource_id, date_trunc('week', date_performed)::date as week_start
+delta as (
+    -- hours after minus hours before, per resource-week the changes touched
+    select
+        c.resource_id,
+        date_trunc('week', c.date_performed)::date as week_start,
+        sum(c.sign * c.hours) filter (where c.is_billable) as billable_hours,
+        sum(c.sign * c.hours) filter (where not c.is_billable) as non_billable_hours,
+        sum(c.sign * c.hours) filter (where c.is_billable and c.is_approved) as approved_billable_hours
     from {{ delta_changes(st.since) }} as c
-    where resource_id is not null and date_performed is not null
+    where c.resource_id is not null and c.date_performed is not null
+    group by 1, 2
 ),
-{%- endif %}
+
+keys as (
+    select resource_id, week_start from delta
+),
+
+entries as (
+    -- the stored sums plus the difference, for the touched resource-weeks that still hold time
+    select
+        d.resource_id,
+        d.week_start,
+        coalesce(o.billable_hours, 0) + coalesce(d.billable_hours, 0) as billable_hours,
+        coalesce(o.non_billable_hours, 0) + coalesce(d.non_billable_hours, 0) as non_billable_hours,
+        coalesce(o.approved_billable_hours, 0) + coalesce(d.approved_billable_hours, 0) as approved_billable_hours
+    from delta as d
+    left join {{ this }} as o on o.resource_id = d.resource_id and o.week_start = d.week_start
+    where exists (select 1 from {{ ref('time_entry') }} as t
+                  where t.resource_id = d.resource_id
+                    and t.date_performed >= d.week_start and t.date_performed < d.week_start + 7)
+),
+{%- else %}
 entries as (
     select
         t.resource_id,
@@ -32,14 +60,10 @@ entries as (
         sum(t.hours) filter (where not t.is_billable) as non_billable_hours,
         sum(t.hours) filter (where t.is_billable and t.is_approved) as approved_billable_hours
     from {{ ref('time_entry') }} as t
-    {%- if st.delta %}
-    inner join keys as k
-        on k.resource_id = t.resource_id
-       and t.date_performed >= k.week_start and t.date_performed < k.week_start + 7
-    {%- endif %}
     where t.resource_id is not null
     group by 1, 2
 ),
+{%- endif %}
 
 bounds as (
     -- the weeks of all time entries (an index range read on date_performed, in either build)

@@ -19,12 +19,32 @@
 --   outbox_blocked                approved time / billing events the outbox cannot post, grouped per
 --                                 (record type, reason, project, accounting period); related_ids carries
 --                                 the count and the first 100 ids (the outbox has them all)
+-- Incremental (macros/delta.sql): the exceptions about single time entries are recomputed per entry
+-- (time_on_closed_project: the entries changed since the last build) and per submission
+-- (edited_after_approval: the submissions of those entries, before and after), read through the time
+-- entry indexes; every other type (small inputs, or the outbox's blocked groups) is recomputed in every
+-- build. When the projects changed, everything.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    pre_hook=["{% if is_incremental() %}{% set st = delta_state(rpt_reconciliation_exceptions_inputs()) %}delete from {{ this }} as x{% if st.delta %} where x.exception_type not in ('time_on_closed_project', 'edited_after_approval') or (x.exception_type = 'time_on_closed_project' and x.entity_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c)) or (x.exception_type = 'edited_after_approval' and x.related_ids->>'submission_id' in (select c.submission_id from {{ delta_changes(st.since) }} as c)){% endif %}{% endif %}"],
+    post_hook=["{{ delta_commit(rpt_reconciliation_exceptions_inputs()) }}"],
+) }}
+{%- set st = delta_state(rpt_reconciliation_exceptions_inputs()) %}
 with projects as (
     select * from {{ ref('project') }}
 ),
 
 time_entries as (
     select * from {{ ref('time_entry') }}
+    {%- if st.delta %}
+    -- delta build: the changed entries (by primary key) and every entry of their submissions
+    where time_entry_id = any(array(select c.time_entry_id from {{ delta_changes(st.since) }} as c
+                                    where c.time_entry_id is not null))
+       or submission_id = any(array(select distinct c.submission_id from {{ delta_changes(st.since) }} as c
+                                    where c.submission_id is not null))
+    {%- endif %}
 ),
 
 closed_won_without_project as (
@@ -80,6 +100,9 @@ time_on_closed_project as (
     inner join projects as p on p.project_id = t.project_id
     where p.status = 'closed'
       and t.date_performed > p.due_date
+      {%- if st.delta %}
+      and t.time_entry_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c)
+      {%- endif %}
 ),
 
 employee_missing_in_netsuite as (
