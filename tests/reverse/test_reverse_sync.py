@@ -85,3 +85,22 @@ def test_billing_events_post_as_the_custom_record(world, netsuite):
     dead = ledger(world, record_type="customrecord_handoff_billing_event", state="dead_lettered")
     assert [(r["external_id"], r["dead_letter_reason"], r["fix_owner"]) for r in dead] == \
         [("KANTATA-BE-2", "invalid_amount", "pmo")]
+
+
+def test_an_outage_leaves_rows_retrying_for_the_next_run(world, netsuite):
+    """5xx on every write: the client gives up, each row waits (retrying, the ERP's words kept),
+    nothing is dead-lettered; the next run after the outage posts each once."""
+    world.sims.set_faults("netsuite", {"error_5xx": 1.0, "status_5xx": [503], "paths": "/record/"})
+    summary = sync(world.loader_url, netsuite, schema_prefix=PREFIX, retry_base_seconds=60)
+    postable = sum(r["is_postable"] for r in outbox(world))
+    assert summary["retrying"] == postable and summary.get("created", 0) == 0
+    waiting = ledger(world, state="retrying")
+    assert len(waiting) == postable
+    assert all(r["last_error_code"] == "RetriesExhausted" and "503" in r["last_error"] for r in waiting)
+    assert rows(world, "SELECT bool_and(next_attempt_at > now() + interval '50 seconds') AS later "
+                       "FROM ops.erp_postings WHERE state = 'retrying'")[0]["later"]
+    world.sims.clear_faults("netsuite")
+    assert sync(world.loader_url, netsuite, schema_prefix=PREFIX)["requests"] == 0  # not due yet
+    rows(world, "UPDATE ops.erp_postings SET next_attempt_at = now() WHERE state = 'retrying' RETURNING 1")
+    assert sync(world.loader_url, netsuite, schema_prefix=PREFIX)["created"] == postable
+    assert_exactly_once(world)
