@@ -81,3 +81,10 @@
     {%- endif -%}
     {%- do return(default__get_where_subquery(relation)) -%}
 {%- endmacro %}
+
+{#- Filter of intermediate.time_entry__changes rows recorded by this invocation (for tests that read the
+    changes' keys themselves; use only when delta_test_keys(...) returned a subquery). -#}
+{% macro delta_test_changes_filter(alias='c') -%}
+    {{ alias }}.changed_at >= '{{ run_started_at.strftime('%Y-%m-%d %H:%M:%S') }}+00'::timestamptz - interval '1 minute'
+    and not {{ alias }}.is_full
+{%- endmacro %}

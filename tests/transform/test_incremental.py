@@ -24,7 +24,7 @@ TICKS = 48
 # Columns that legitimately depend on when the build ran, not on the data (none expected in
 # canonical/restricted): build stamps, and lags measured against now().
 TIME_OF_BUILD = re.compile(r"^(built_at|dbt_\w+|_dbt_\w+|as_of|as_of_at|refreshed_at|computed_at|generated_at|"
-                           r"\w*lag_seconds|\w*lag_minutes|\w*age_seconds|\w*age_minutes|seconds_since_\w+|"
+                           r"\w*lag_seconds|\w*lag_minutes|\w*age_seconds|\w*age_minutes|\w*age_hours|seconds_since_\w+|"
                            r"minutes_since_\w+|is_stale|freshness_status|status_as_of)$")
 TIME_OF_BUILD_TABLES = {"rpt_integration_health"}  # per-feed lag vs now(): compared without volatile columns
 

@@ -18,7 +18,7 @@ source as (
 days as (
     select distinct c.project_id, c.date_performed
     from {{ time_entry_changes_relation() }} as c
-    where c.time_entry_id = any(array{{ keys }}) and c.project_id is not null and c.date_performed is not null
+    where {{ delta_test_changes_filter('c') }} and c.project_id is not null and c.date_performed is not null
 ),
 
 daily as (

@@ -6,7 +6,7 @@
 with weeks as (
     select distinct c.resource_id, date_trunc('week', c.date_performed)::date as week_start
     from {{ time_entry_changes_relation() }} as c
-    where c.time_entry_id = any(array{{ keys }}) and c.resource_id is not null and c.date_performed is not null
+    where {{ delta_test_changes_filter('c') }} and c.resource_id is not null and c.date_performed is not null
 ),
 
 mart as (
