@@ -200,6 +200,7 @@ def post_due(connect, client, target, run_id: str, *, concurrency: int | None = 
     limit = limit_of(client)
     with connect() as conn:
         due = _due(conn, target)
+        due_by = conn.execute("SELECT now()").fetchone()[0]  # rows this run reschedules wait for the next
     workers = max(0, min(concurrency or limit, limit, due))
     stats = _Stats()
     started = time.monotonic()
@@ -209,7 +210,7 @@ def post_due(connect, client, target, run_id: str, *, concurrency: int | None = 
         limiter = Limiter(target.system, limit, connect)
         with ThreadPoolExecutor(workers, thread_name_prefix="reverse") as pool:
             futures = [pool.submit(_worker, i, connect, limiter, target, run_id, stats, lease_seconds,
-                                   retry_base_seconds, slot_wait) for i in range(workers)]
+                                   retry_base_seconds, slot_wait, due_by) for i in range(workers)]
             errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]
@@ -227,7 +228,7 @@ def _widen_pool(client, n: int) -> None:
 
 
 def _worker(number: int, connect, limiter: Limiter, target, run_id: str, stats: _Stats, lease_seconds: float,
-            retry_base_seconds: float, slot_wait: float) -> None:
+            retry_base_seconds: float, slot_wait: float, due_by) -> None:
     """One slot, one request at a time. The worker's ledger statements (claims, outcomes) run on
     its own database thread, in order, while the next request is on the wire: the ERP's capacity
     is not left idle during bookkeeping."""
@@ -245,12 +246,12 @@ def _worker(number: int, connect, limiter: Limiter, target, run_id: str, stats: 
         recorded = []
         try:
             claimed = db.submit(ledger.claim, conn, target.system, target.record_type, owner, CLAIM_BATCH,
-                                lease_seconds, run_id)
+                                lease_seconds, run_id, due_by)
             while rows := claimed.result():
                 for i, row in enumerate(rows):
                     if i == len(rows) - 1:  # the next batch is claimed while the last row is sent
                         claimed = db.submit(ledger.claim, conn, target.system, target.record_type, owner,
-                                            CLAIM_BATCH, lease_seconds, run_id)
+                                            CLAIM_BATCH, lease_seconds, run_id, due_by)
                     sent = send(target, row)
                     recorded.append(db.submit(record, conn, target, row, sent, owner, run_id, retry_base_seconds))
                 recorded = _count_done(recorded, stats)
