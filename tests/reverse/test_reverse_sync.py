@@ -48,7 +48,8 @@ def test_dry_run_then_happy_path_posts_each_postable_entry_once(world, netsuite)
     {"error_5xx": {"every": 6}, "status_5xx": [500, 502, 503]},
     {"timeout": {"every": 40}, "timeout_seconds": 1},
     {"drop": {"every": 9}},
-], ids=["429", "5xx", "timeout", "drop"])
+    {"expire_tokens": True},
+], ids=["429", "5xx", "timeout", "drop", "expired_token"])
 def test_faults_are_retried_to_exactly_one_record(world, netsuite, fault):
     world.sims.set_faults("netsuite", {**fault, "paths": "/record/"})
     summary = sync(world.loader_url, netsuite, schema_prefix=PREFIX, concurrency=8)
@@ -103,4 +104,24 @@ def test_an_outage_leaves_rows_retrying_for_the_next_run(world, netsuite):
     assert sync(world.loader_url, netsuite, schema_prefix=PREFIX)["requests"] == 0  # not due yet
     rows(world, "UPDATE ops.erp_postings SET next_attempt_at = now() WHERE state = 'retrying' RETURNING 1")
     assert sync(world.loader_url, netsuite, schema_prefix=PREFIX)["created"] == postable
+    assert_exactly_once(world)
+
+
+def test_a_read_timeout_after_netsuite_accepted_is_answered_by_the_first_job(world, netsuite):
+    """The client gives up waiting (read timeout) while NetSuite still works on the request and
+    accepts it; the retry carries the same key, NetSuite refuses it as a repeat and points at the
+    first job, whose result names the record: one record, and the ledger has its id."""
+    from handoff.connectors import connect
+    from handoff.connectors.http import RetryPolicy
+
+    impatient = connect("netsuite", RetryPolicy(attempts=4, backoff_base=2.0, backoff_cap=2.0, read_timeout=0.4))
+    world.sims.set_faults("netsuite", {"slow": {"every": 25}, "slow_seconds": 0.8, "paths": "/record/"})
+    before = sim_requests(world)
+    summary = sync(world.loader_url, impatient, schema_prefix=PREFIX)
+    impatient.close()
+    postable = sum(r["is_postable"] for r in outbox(world))
+    assert summary["created"] == postable and summary["retries"] > 0
+    repeats = sim_requests(world) - before - postable  # each a retry answered 400 + Location, then the job read
+    assert repeats >= 4 * summary["retries"] - 1
+    assert all(r["erp_id"] for r in ledger(world, state="posted"))
     assert_exactly_once(world)
