@@ -1,6 +1,6 @@
 {#- Approved time per project, work date, currency and cost currency: the grain fct_project_margin
     converts at each day's rate. Hours, billable hours and amount (time_entry), cost and hours without a
-    cost rate (restricted.time_entry_cost: the cost rate in effect on the entry's date, in the rate's
+    cost rate (as restricted.time_entry_cost: the cost rate in effect on the entry's date, in the rate's
     currency), and the approved billable time not invoiced in Kantata (fct_unbilled_wip's candidates).
     Sums only, nothing per person: fct_project_margin and fct_unbilled_wip read these few hundred thousand
     rows instead of every time entry. Transformer only (intermediate schema). A new column needs values in
@@ -28,33 +28,33 @@ keys as (
 ),
 {%- endif %}
 approved as (
+    -- each entry with its cost: the cost rate in effect on its date x its exact duration, in the rate's
+    -- currency (as restricted.time_entry_cost; one pass over the entries, not a second join)
     select t.time_entry_id, t.project_id, t.date_performed, t.hours, t.is_billable, t.billable_amount, t.currency,
-           t.is_invoiced
+           t.is_invoiced,
+           round(t.minutes::numeric / 60 * r.hourly_cost_rate, 2)::numeric(18, 2) as cost_amount,
+           r.currency as cost_currency
     from {{ ref('time_entry') }} as t
     {%- if st.delta %}
     inner join keys as k on k.project_id = t.project_id and k.on_date = t.date_performed
     {%- endif %}
+    left join {{ ref('resource_cost_rate') }} as r
+        on r.resource_id = t.resource_id
+       and t.date_performed >= r.effective_from
+       and (t.date_performed < r.effective_to or r.effective_to is null)
     where t.is_approved and t.project_id is not null
-),
-
-cost as (
-    select c.time_entry_id, c.cost_amount, c.currency
-    from {{ ref('time_entry_cost') }} as c
-    {%- if st.delta %}
-    inner join keys as k on k.project_id = c.project_id and k.on_date = c.date_performed
-    {%- endif %}
 )
 
 select
     a.project_id::text as project_id,
     a.date_performed::date as on_date,
     a.currency::text as currency,
-    c.currency::text as cost_currency,
+    a.cost_currency::text as cost_currency,
     sum(a.hours)::numeric(14, 2) as approved_hours,
     (sum(a.hours) filter (where a.is_billable))::numeric(14, 2) as billable_hours,
     coalesce(sum(a.billable_amount) filter (where a.is_billable), 0)::numeric(20, 2) as billable_amount,
-    sum(c.cost_amount)::numeric(20, 2) as cost_amount,
-    (sum(a.hours) filter (where c.cost_amount is null))::numeric(14, 2) as hours_without_cost_rate,
+    sum(a.cost_amount)::numeric(20, 2) as cost_amount,
+    (sum(a.hours) filter (where a.cost_amount is null))::numeric(14, 2) as hours_without_cost_rate,
     count(*)::integer as entries,
     -- unbilled WIP candidates (fct_unbilled_wip): approved billable time Kantata has not invoiced
     coalesce(sum(a.billable_amount) filter (where a.is_billable and not a.is_invoiced), 0)::numeric(20, 2)
@@ -62,5 +62,4 @@ select
     coalesce(sum(a.billable_amount) filter (where a.is_billable and not a.is_invoiced and a.billable_amount > 0), 0)::numeric(20, 2)
         as wip_positive_amount
 from approved as a
-left join cost as c on c.time_entry_id = a.time_entry_id
 group by 1, 2, 3, 4

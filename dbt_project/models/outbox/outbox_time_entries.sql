@@ -7,10 +7,8 @@
         "{% set st = delta_state(outbox_time_entries_inputs()) %}{% if st.delta %}delete from {{ this }} where time_entry_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c){% endif %}",
     ],
     post_hook=[
-        "{% if is_incremental() %}create index if not exists {{ this.name }}_time_entry_id on {{ this }} (time_entry_id){% endif %}",
+        "{{ ensure_index(this, ['time_entry_id']) }}",
         "{% if is_incremental() and not delta_state(outbox_time_entries_inputs()).delta %}delete from {{ this }} as o where not exists (select 1 from {{ ref('time_entry') }} as t where t.time_entry_id = o.time_entry_id and t.is_approved){% endif %}",
-        "{{ ensure_index(this, ['project_id']) }}",
-        "{{ ensure_index(this, ['blocking_reason'], where='blocking_reason is not null') }}",
         "{{ delta_commit(outbox_time_entries_inputs()) }}",
     ],
 ) }}
