@@ -103,3 +103,11 @@ def test_replay_form_refuses_an_empty_selection_and_replays_a_fixed_dead_letter(
     row = ledger(world, posting_id=victim["posting_id"])[0]
     assert row["state"] == "posted" and row["replays"] == 1 and row["send_key"] != row["idempotency_key"]
     assert [str(x) for x in live_timebills(world)[victim["external_id"]]] == [row["erp_id"]]
+
+
+def test_before_the_first_transform_there_is_nothing_to_post(world, dags, monkeypatch):
+    monkeypatch.setenv("HANDOFF_DBT_SCHEMA_PREFIX", "never_built_")  # no outbox in that schema
+    sync_dag, _ = dags
+    state, tasks, _ = run(sync_dag)
+    assert state.endswith("success") and set(tasks.values()) == {"skipped"}
+    assert ledger(world) == [] and world.sims.ledger() == []

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reverse_helpers import PREFIX, outbox, rows
+import pytest
+from reverse_helpers import PREFIX, assert_exactly_once, edit, outbox, rows, sim_post
 
 from handoff.reverse import sync
 
 TICKS = 24
+
+
+@pytest.fixture
+def world(make_dbt_world, reverse_world):
+    """A copy of the session's world of its own: this test moves raw and canonical (ticks, extracts,
+    dbt builds), which the shared world's per-test reset does not undo."""
+    return make_dbt_world(clone_of=reverse_world)  # conftest's `netsuite` follows this `world`
 
 
 def build_and_reconcile(world) -> list[dict]:
@@ -78,3 +86,23 @@ def test_every_approved_hour_posted_once_or_a_deliberate_exception(world, netsui
     ledger = Counter(r["operation"] for r in rows(world, "SELECT operation FROM ops.erp_postings WHERE state = 'posted'"))
     assert ledger["create"] > 0
     print("reconciliation before and after", TICKS, "ticks:", dict(first), dict(second), "ledger:", dict(ledger))
+
+    # Finance invoiced an entry, then it was edited in Kantata: NetSuite refuses the change; the
+    # reconciliation and the exceptions mart say so, with the ledger row to replay
+    victim = next(r for r in outbox(world) if r["is_postable"])
+    sim_post(world, "/__sim/bill", {"external_ids": [victim["external_id"]]})
+    edit(world, victim["time_entry_id"], hours=float(victim["hours"]) + 1)  # the outbox's new version
+    summary = sync(world.loader_url, netsuite, source="time_entries", schema_prefix=PREFIX, retry_base_seconds=0.05)
+    assert summary["dead_lettered"] == 1, summary
+    assert_exactly_once(world)  # NetSuite still holds the first version, once
+    world.build("--select", "rpt_erp_posting_reconciliation+", "--exclude-resource-type", "unit_test",
+                prefix=PREFIX, strict=True)
+    row = rows(world, f"SELECT * FROM {PREFIX}marts.rpt_erp_posting_reconciliation WHERE source_id = %s",
+               victim["time_entry_id"])[0]
+    assert (row["status"], row["reason"], row["fix_owner"], row["is_exception"]) == \
+        ("dead_lettered", "time_already_billed", "finance", True)
+    assert row["posted_version"] != row["outbox_version"] and "billed" in row["last_error"]
+    mart = rows(world, f"SELECT * FROM {PREFIX}marts.rpt_reconciliation_exceptions WHERE exception_type = 'erp_posting'")
+    assert [(m["entity_id"], m["fix_owner"], m["related_ids"]["source_ids"]) for m in mart] == \
+        [("dead_lettered:time_already_billed", "finance", [victim["time_entry_id"]])]
+    assert mart[0]["related_ids"]["posting_ids"] == [row["posting_id"]]

@@ -19,6 +19,11 @@
 --   outbox_blocked                approved time / billing events the outbox cannot post, grouped per
 --                                 (record type, reason, project, accounting period); related_ids carries
 --                                 the count and the first 100 ids (the outbox has them all)
+--   erp_posting                   what the reverse sync could not make true in NetSuite, other than the
+--                                 outbox's blocked rows above (rpt_erp_posting_reconciliation exceptions:
+--                                 refused by NetSuite, delayed, missing or changed in NetSuite), grouped
+--                                 per (record type, status, reason); related_ids: count, first 100 ids,
+--                                 ledger posting ids to replay, oldest age
 -- Incremental (macros/delta.sql): the exceptions about single time entries are recomputed per entry
 -- (time_on_closed_project: the entries changed since the last build) and per submission
 -- (edited_after_approval: the submissions of those entries, before and after), read through the time
@@ -37,7 +42,9 @@ with projects as (
 ),
 
 time_entries as (
-    select * from {{ ref('time_entry') }}
+    select time_entry_id, project_id, resource_id, kantata_user_id, date_performed, hours, is_approved, currency,
+           created_at, updated_at, submission_id
+    from {{ ref('time_entry') }}
     {%- if st.delta %}
     -- delta build: the changed entries (by primary key) and every entry of their submissions
     where time_entry_id = any(array(select c.time_entry_id from {{ delta_changes(st.since) }} as c
@@ -292,6 +299,32 @@ outbox_blocked as (
     from blocked_events
 ),
 
+erp_posting as (
+    select
+        'erp_posting'::text,
+        'erp_postings_' || record_type || 's',
+        status || ':' || coalesce(reason, '-'),
+        'netsuite'::text,
+        count(*) || ' ' || replace(record_type, '_', ' ') || case when count(*) = 1 then '' else 's' end || ': '
+            || replace(status, '_', ' ') || ' (' || coalesce(reason, '-') || '), the oldest for '
+            || coalesce(max(age_hours)::text, '?') || ' h'
+            || case when status = 'dead_lettered' then '; replay with reverse_sync_replay once fixed' else '' end,
+        min(fix_owner),
+        case when status in ('awaiting_post', 'awaiting_removal') then 'warning' else 'error' end,
+        null::text,
+        null::text,
+        null::text,
+        null::text,
+        jsonb_build_object('status', status, 'reason', reason, 'records', count(*),
+            'source_ids', to_jsonb((array_agg(source_id order by source_id))[1:100]),
+            'posting_ids', to_jsonb((array_agg(posting_id order by posting_id) filter (where posting_id is not null))[1:100]),
+            'oldest_age_hours', max(age_hours)),
+        min(exception_since)
+    from {{ ref('rpt_erp_posting_reconciliation') }}
+    where is_exception and not blocked_in_outbox
+    group by record_type, status, reason
+),
+
 unioned as (
     select * from closed_won_without_project
     union all select * from time_on_closed_project
@@ -301,6 +334,7 @@ unioned as (
     union all select * from currency_mix
     union all select * from identity
     union all select * from outbox_blocked
+    union all select * from erp_posting
 )
 
 select

@@ -46,6 +46,9 @@ def _log_actions(summary: dict) -> dict:
 
 def post_source(source: str, **context) -> dict:
     """Task body: plan the outbox against the ledger, then post what is due (or only list it)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+    from psycopg.errors import InsufficientPrivilege, UndefinedTable
+
     from handoff.orchestration.warehouse import warehouse_connection
     from handoff.reverse import sync
 
@@ -57,6 +60,11 @@ def post_source(source: str, **context) -> dict:
     try:
         summary = sync(warehouse_connection, client, source=source, dry_run=dry_run, run_id=run_id,
                        concurrency=setting("reverse", "concurrency", None, positive(int)))
+    except (UndefinedTable, InsufficientPrivilege) as exc:
+        # a new warehouse: the transform DAG has not built the outbox yet (or is building it: the
+        # loader's grants come with the model, and its schema's at the end of the build)
+        raise AirflowSkipException(f"nothing to post yet: outbox.{SOURCES[source]} is not built or not "
+                                   f"readable yet (the transform DAG builds it): {str(exc).splitlines()[0]}") from None
     finally:
         client.close()
     log.info("%s", {k: v for k, v in summary.items() if k != "actions"})

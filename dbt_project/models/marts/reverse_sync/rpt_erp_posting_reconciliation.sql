@@ -167,6 +167,7 @@ select
     round(extract(epoch from now() - coalesce(since, posted_at)) / 3600.0, 2) as age_hours,
     since as exception_since,
     in_outbox,
+    coalesce(in_outbox and not is_postable, false) as blocked_in_outbox,
     outbox_version,
     posted_version,
     ledger_state,
