@@ -9,6 +9,7 @@
             ~ "netsuite_service_item_id, status, currency from " ~ ref('project'),
         "select item_id, is_inactive from " ~ ref('stg_netsuite__items'),
         "select * from " ~ ref('stg_netsuite__accounting_periods'),
+        "select cutover_date from " ~ ref('int_erp_posting_cutover'),
     ]) }}
 {%- endmacro %}
 

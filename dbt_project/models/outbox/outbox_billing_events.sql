@@ -4,7 +4,9 @@
 -- fix_owner as in outbox_time_entries. Keys: external_id per event, idempotency_key per version
 -- (version = hash of what is posted: the event has no change timestamp of its own).
 with events as (
+    -- dated on or after the cutover (int_erp_posting_cutover): earlier events are history NetSuite holds
     select * from {{ ref('billing_event') }}
+    where event_date >= (select cutover_date from {{ ref('int_erp_posting_cutover') }})
 ),
 
 periods as (

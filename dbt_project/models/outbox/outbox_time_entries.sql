@@ -29,7 +29,9 @@
 -- longer approved or no longer exist. Either way an incremental build equals a full refresh.
 {%- set st = delta_state(outbox_time_entries_inputs()) %}
 with entries as (
-    select * from {{ ref('time_entry') }} where is_approved
+    -- approved, and dated on or after the cutover (earlier time is history NetSuite already holds)
+    select * from {{ ref('time_entry') }}
+    where is_approved and date_performed >= (select cutover_date from {{ ref('int_erp_posting_cutover') }})
     {%- if st.delta %}
       and time_entry_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c)
     {%- endif %}
