@@ -121,7 +121,7 @@ def test_a_read_timeout_after_netsuite_accepted_is_answered_by_the_first_job(wor
     impatient.close()
     postable = sum(r["is_postable"] for r in outbox(world))
     assert summary["created"] == postable and summary["retries"] > 0
-    repeats = sim_requests(world) - before - postable  # each a retry answered 400 + Location, then the job read
-    assert repeats >= 4 * summary["retries"] - 1
+    # a retry after NetSuite accepted: 400 + Location, then the job, its task list, its result
+    assert sim_requests(world) - before - postable >= 4
     assert all(r["erp_id"] for r in ledger(world, state="posted"))
     assert_exactly_once(world)
