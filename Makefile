@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down status test lint install bench-extract bench-dbt clean
+.PHONY: up down status test lint install bench-extract bench-dbt bench-reverse clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "[handoff] creating $(VENV) with $(PYTHON) and installing pinned requirements (about a minute)"
@@ -40,3 +40,4 @@ clean: down
 
 -include bench/extract.mk
 -include bench/dbt.mk
+-include bench/reverse.mk
