@@ -16,6 +16,7 @@ Exactly once, by construction:
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -102,14 +104,15 @@ def sync(warehouse, client, *, source: str = "time_entries", dry_run: bool = Fal
     started = time.monotonic()
     with connect() as conn:
         ensure_ledger(conn)
-        outbox = src.read(conn, schema_prefix)
-        systems = {(r["source_system"], r["source_record_type"]) for r in outbox} or _known_sources(conn, target)
-        rows, keys = [], set()
-        for system, record_type in sorted(systems):
-            r, k = ledger.load(conn, target.system, target.record_type, system, record_type)
-            rows += r
-            keys |= k
-        actions = plan(src, target, outbox, rows, keys)
+        with _no_gc():
+            outbox = src.read(conn, schema_prefix)
+            systems = {(r["source_system"], r["source_record_type"]) for r in outbox} or _known_sources(conn, target)
+            rows, keys = [], set()
+            for system, record_type in sorted(systems):
+                r, k = ledger.load(conn, target.system, target.record_type, system, record_type)
+                rows += r
+                keys |= k
+            actions = plan(src, target, outbox, rows, keys)
         planned = Counter(a.kind for a in actions)
         summary = {"run_id": run_id, "source": source, "target": target.system, "record_type": target.record_type,
                    "dry_run": dry_run, "outbox_rows": len(outbox), "planned": dict(planned)}
@@ -133,6 +136,19 @@ def sync(warehouse, client, *, source: str = "time_entries", dry_run: bool = Fal
     summary["seconds"] = round(time.monotonic() - started, 3)
     log.info("reverse sync %s: %s", run_id, {k: v for k, v in summary.items() if k != "actions"})
     return summary
+
+
+@contextmanager
+def _no_gc():
+    """No cyclic garbage collection while the plan allocates its rows: in a task process holding
+    Airflow's objects, the collector's full passes were 3/4 of planning 10,000 rows."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _too_many_removals(removals: int, ledger_rows: list[dict]) -> str | None:
