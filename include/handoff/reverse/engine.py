@@ -168,8 +168,10 @@ def _known_sources(conn, target) -> set[tuple[str, str]]:
 
 
 def _due(conn, target) -> int:
+    """Rows a run would claim now (pending or retrying whose time has come, expired leases)."""
     return conn.execute("SELECT count(*) FROM ops.erp_postings WHERE target_system = %s AND record_type = %s AND "
-                        "(state IN ('pending', 'retrying') OR (state = 'in_flight' AND lease_until < now()))",
+                        "((state IN ('pending', 'retrying') AND next_attempt_at <= now()) "
+                        "OR (state = 'in_flight' AND lease_until < now()))",
                         (target.system, target.record_type)).fetchone()[0]
 
 
