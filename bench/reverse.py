@@ -492,8 +492,8 @@ def render_markdown(res: dict) -> str:
         "",
         f"{m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, PostgreSQL {m['postgres']}; {m['date']}; "
         f"load average {m['loadavg_start']} at start, {m.get('loadavg_end')} at end (the machine is shared). "
-        f"Engine at {res['provenance']['commit'][:10]} ({res['provenance']['engine_uncommitted_files']} uncommitted "
-        "files under include/handoff/reverse, connectors).",
+        f"Checkout at {res['provenance']['commit'][:10]} ({res['provenance']['engine_uncommitted_files']} uncommitted "
+        "files under include/handoff/reverse, connectors; dbt_project as committed).",
         "",
         f"World {w['scale']} (seed {SEED}, {w['time_entries']:,} time entries); outbox built "
         f"{o['outbox_rows_built']:,} rows, {o['postable_built']:,} postable; kept exactly {o['kept_postable']:,} "
@@ -608,12 +608,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrent", action="store_true", help="then two syncs at once in two processes")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--render", action="store_true", help="only rewrite <out>.md from <out> (e.g. after adding notes)")
     ap.add_argument("--child-sync", metavar="URL", help=argparse.SUPPRESS)
     ap.add_argument("--prefix", default="bench_", help=argparse.SUPPRESS)
     ap.add_argument("--run-id", default="bench-reverse", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child_sync:
         child_sync(a.child_sync, a.prefix, a.run_id)
+        return 0
+    if a.render:
+        Path(a.out).with_suffix(".md").write_text(render_markdown(json.loads(Path(a.out).read_text())))
         return 0
 
     def on_term(signum, frame):
