@@ -70,14 +70,15 @@ class Limiter:
         self.system, self.limit, self._connect = system, limit, connect
 
     def try_acquire(self, conn) -> Slot | None:
-        """Take any free slot on `conn` (autocommit), or None when all are held."""
-        cls = _class_id(self.system)
-        start = random.randrange(self.limit)  # spread the probes of many workers
-        for i in range(self.limit):
-            n = (start + i) % self.limit
-            if conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (cls, n)).fetchone()[0]:
-                return Slot(conn, self.system, n)
-        return None
+        """Take any free slot on `conn` (autocommit), or None when all are held: one statement
+        that tries the slots in turn from a random one (spreading many workers' probes) and stops
+        at the first it gets, so a waiting worker costs one statement per poll, not `limit`."""
+        start = random.randrange(self.limit)
+        row = conn.execute(
+            "SELECT n FROM (SELECT (%(start)s + i) %% %(limit)s AS n FROM generate_series(0, %(limit)s - 1) AS i) AS s "
+            "WHERE pg_try_advisory_lock(%(cls)s, n) LIMIT 1",
+            {"start": start, "limit": self.limit, "cls": _class_id(self.system)}).fetchone()
+        return None if row is None else Slot(conn, self.system, row[0])
 
     def acquire(self, conn, wait: float = 300.0, poll: float = 0.2) -> Slot | None:
         """Take a slot, waiting up to `wait` seconds for one to free (a burst queues); None if none did."""
