@@ -38,7 +38,7 @@ SYSTEMS: tuple[System, ...] = (
     System("hubspot", "crm", "HubSpot", setting_prefixes=("properties_",)),
     System("kantata", "psa", "Kantata OX"),
     System("workday", "hris", "Workday", {"tenant": "handoff", "report_owner": "ISU_Handoff"}),
-    System("netsuite", "erp", "NetSuite", {"account": None}),
+    System("netsuite", "erp", "NetSuite", {"account": None, "concurrency_limit": None}),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in SYSTEMS)
 

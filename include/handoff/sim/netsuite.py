@@ -269,7 +269,8 @@ class NetSuiteServer(SystemServer):
     def _find(self, table: str, ref: str) -> dict | None:
         if ref.startswith("eid:"):
             ext = _eid(ref)
-            return next((r for r in self.world.ns[table].rows.values() if r.get("externalid") == ext), None)
+            ids = self.world.ns[table].find("externalid", ext)
+            return self.world.ns[table].get(ids[0]) if ids else None
         return self.world.ns[table].get(int(ref))
 
     def _change(self, table, old, body, key, verb) -> int:
@@ -339,8 +340,7 @@ class NetSuiteServer(SystemServer):
 
     def _external_id(self, body, table, own: int | None = None):
         ext = body.get("externalId")
-        if ext is not None and any(r.get("externalid") == str(ext) and r["id"] != own
-                                   for r in self.world.ns[table].rows.values()):
+        if ext is not None and any(rid != own for rid in self.world.ns[table].find("externalid", str(ext))):
             raise _err(400, f"A record with external ID {ext} already exists.", "DUP_RCRD", "externalId")
         return None if ext is None else str(ext)
 

@@ -50,11 +50,44 @@ class Table:
     def __init__(self):
         self.rows: dict = {}
         self.changes = 0
+        self._indexes: dict[str, dict] = {}  # field -> value -> ids, built by the first `find` on it
 
     def put(self, rid, rec: dict) -> dict:
+        old = self.rows.get(rid)
         self.rows[rid] = rec
         self.changes += 1
+        for field, index in self._indexes.items():
+            self._unindex(index, rid, old, field)
+            if rec.get(field) is not None:
+                index.setdefault(rec[field], set()).add(rid)
         return rec
+
+    def remove(self, rid) -> dict:
+        rec = self.rows.pop(rid)
+        self.changes += 1
+        for field, index in self._indexes.items():
+            self._unindex(index, rid, rec, field)
+        return rec
+
+    @staticmethod
+    def _unindex(index: dict, rid, rec: dict | None, field: str) -> None:
+        if rec is not None and rec.get(field) is not None:
+            ids = index.get(rec[field])
+            if ids is not None:
+                ids.discard(rid)
+                if not ids:
+                    del index[rec[field]]
+
+    def find(self, field: str, value) -> list:
+        """Ids of the records whose `field` is `value`, in id order: an index on `field` is kept from
+        the first call on (a writer's lookups by external id stay O(1) at any table size)."""
+        index = self._indexes.get(field)
+        if index is None:
+            index = self._indexes[field] = {}
+            for rid, rec in self.rows.items():
+                if rec.get(field) is not None:
+                    index.setdefault(rec[field], set()).add(rid)
+        return sorted(index.get(value, ()))
 
     def get(self, rid):
         return self.rows.get(rid)
@@ -159,7 +192,7 @@ class World:
         return self.ns[table].put(rid, rec)
 
     def ns_delete(self, table: str, recordtype: str, rid: int, ts: int) -> None:
-        rec = self.ns[table].rows.pop(rid)
+        rec = self.ns[table].remove(rid)
         did = self.next_id("ns_deleted", 1)
         self.ns["deletedrecord"].put(did, {"id": did, "recordtype": recordtype, "recordid": rid,
                                            "deleteddate": ts, "name": rec.get("tranid") or rec.get("entityid"),
