@@ -211,3 +211,9 @@
     end
     $$;
 {%- endmacro %}
+
+{#- post_hook: statistics for a table a full build just (re)created (dbt never analyzes; autovacuum
+    comes minutes later), so that the next cycle's delta queries are planned on real row counts. -#}
+{% macro analyze_if_full_build(relation) -%}
+    {%- if not is_incremental() %}analyze {{ relation }}{% else %}select 1{% endif -%}
+{%- endmacro %}

@@ -30,7 +30,8 @@
                "{{ ensure_index(this, ['resource_id', 'date_performed']) }}",
                "{{ ensure_index(this, ['date_performed']) }}",
                "{{ ensure_index(this, ['updated_at']) }}",
-               "{{ ensure_index(this, ['submission_id']) }}"]
+               "{{ ensure_index(this, ['submission_id']) }}",
+               "{{ analyze_if_full_build(this) }}"]
 ) }}
 
 with person as (

@@ -15,7 +15,8 @@
     incremental_strategy='delete+insert',
     pre_hook=["{% if is_incremental() and not delta_state(fct_utilization_weekly_inputs()).delta %}delete from {{ this }}{% endif %}"],
     post_hook=["{% set st = delta_state(fct_utilization_weekly_inputs()) %}{% if st.delta %}delete from {{ this }} as u where exists (select 1 from {{ delta_changes(st.since) }} as c where c.resource_id = u.resource_id and date_trunc('week', c.date_performed)::date = u.week_start) and not exists (select 1 from {{ ref('time_entry') }} as t where t.resource_id = u.resource_id and t.date_performed >= u.week_start and t.date_performed < u.week_start + 7) and not exists (select 1 from {{ ref('resource') }} as r where r.resource_id = u.resource_id and (r.hire_date is null or r.hire_date <= u.week_start + 4) and (r.termination_date is null or r.termination_date >= u.week_start)){% endif %}",
-               "{{ delta_commit(fct_utilization_weekly_inputs()) }}"],
+               "{{ delta_commit(fct_utilization_weekly_inputs()) }}",
+               "{{ analyze_if_full_build(this) }}"],
 ) }}
 {%- set st = delta_state(fct_utilization_weekly_inputs()) %}
 with

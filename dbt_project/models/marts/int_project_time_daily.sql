@@ -16,7 +16,8 @@
     grants={'select': []},
     pre_hook=["{% if is_incremental() %}{% set st = delta_state(int_project_time_daily_inputs()) %}delete from {{ this }} as d{% if st.delta %} where exists (select 1 from {{ delta_changes(st.since) }} as c where c.project_id = d.project_id and c.date_performed = d.on_date){% endif %}{% endif %}"],
     post_hook=["{{ ensure_index(this, ['project_id', 'on_date']) }}",
-               "{{ delta_commit(int_project_time_daily_inputs()) }}"],
+               "{{ delta_commit(int_project_time_daily_inputs()) }}",
+               "{{ analyze_if_full_build(this) }}"],
 ) }}
 {%- set st = delta_state(int_project_time_daily_inputs()) %}
 with

@@ -34,7 +34,7 @@
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     pre_hook=["{% if is_incremental() %}{% set st = delta_state(rpt_reconciliation_exceptions_inputs()) %}delete from {{ this }} as x{% if st.delta %} where x.exception_type not in ('time_on_closed_project', 'edited_after_approval') or (x.exception_type = 'time_on_closed_project' and x.entity_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c)) or (x.exception_type = 'edited_after_approval' and x.related_ids->>'submission_id' in (select c.submission_id from {{ delta_changes(st.since) }} as c)){% endif %}{% endif %}"],
-    post_hook=["{{ delta_commit(rpt_reconciliation_exceptions_inputs()) }}"],
+    post_hook=["{{ delta_commit(rpt_reconciliation_exceptions_inputs()) }}", "{{ analyze_if_full_build(this) }}"],
 ) }}
 {%- set st = delta_state(rpt_reconciliation_exceptions_inputs()) %}
 with projects as (

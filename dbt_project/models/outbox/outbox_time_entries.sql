@@ -8,8 +8,9 @@
     ],
     post_hook=[
         "{{ ensure_index(this, ['time_entry_id']) }}",
-        "{% if is_incremental() and not delta_state(outbox_time_entries_inputs()).delta %}delete from {{ this }} as o where not exists (select 1 from {{ ref('time_entry') }} as t where t.time_entry_id = o.time_entry_id and t.is_approved){% endif %}",
+        "{% if is_incremental() and not delta_state(outbox_time_entries_inputs()).delta %}delete from {{ this }} as o where not exists (select 1 from {{ ref('time_entry') }} as t where t.time_entry_id = o.time_entry_id and t.is_approved and t.date_performed >= (select cutover_date from {{ ref('int_erp_posting_cutover') }})){% endif %}",
         "{{ delta_commit(outbox_time_entries_inputs()) }}",
+        "{{ analyze_if_full_build(this) }}",
     ],
 ) }}
 -- What the reverse sync posts to NetSuite as timeBill records: every approved Kantata time entry,
