@@ -18,7 +18,7 @@ from handoff.config import REPO_ROOT
 DAGS = REPO_ROOT / "dags"
 PARSE_BUDGET_SECONDS = 2.0
 EXPECTED = {"extract_salesforce", "extract_hubspot", "extract_kantata", "extract_workday", "extract_netsuite",
-            "transform"}
+            "transform", "reverse_sync_netsuite", "reverse_sync_replay"}
 
 PROBE = textwrap.dedent(r"""
     import importlib.util, json, socket, sys, time

@@ -183,6 +183,7 @@ def build_replay_dag() -> DAG:
         schedule=None,
         start_date=START_DATE,
         catchup=False,
+        max_active_runs=1,
         tags=["reverse-sync", "netsuite"],
         default_args=default_args(retries=0),
         params={
