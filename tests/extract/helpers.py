@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 
@@ -23,6 +28,24 @@ TRUTH_NAME = {
     ("netsuite", "billing_event"): "customrecord_handoff_billing_event",
 }
 FAST = RetryPolicy(attempts=6, backoff_base=0.01, backoff_cap=0.1, read_timeout=5.0)
+
+
+def kill_when_parked(args: list[str], marker: Path, settle: float = 0.0) -> None:
+    """Start a child process that parks at its kill point (it creates `marker` there), wait for
+    it, optionally `settle` seconds more, then kill -9 it."""
+    proc = subprocess.Popen(args, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "child never reached the kill point"
+            time.sleep(0.05)
+        time.sleep(settle)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def connect_env(monkeypatch, sims, warehouse_url: str) -> None:

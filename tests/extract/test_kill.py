@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import connect_env, live, query, raw_rows, run, truth
+from helpers import connect_env, kill_when_parked, live, query, raw_rows, run, truth
 
 CHILD = Path(__file__).with_name("kill_child.py")
 
@@ -20,19 +16,7 @@ def test_killed_mid_run_then_resumed(point, make_sims, warehouse_url, monkeypatc
     sims = make_sims(scale="bench:5000", systems=("kantata",))
     connect_env(monkeypatch, sims, warehouse_url)
     marker = tmp_path / "parked"
-    proc = subprocess.Popen([sys.executable, str(CHILD), point, str(marker), warehouse_url], env=dict(os.environ),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "child never reached the kill point"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when_parked([sys.executable, str(CHILD), point, str(marker), warehouse_url], marker)
     landed_before = len(raw_rows(warehouse_url, "kantata", "time_entries"))
     expected, _ = truth(sims, "kantata", "time_entries")
     assert 0 < landed_before < len(expected)  # some batches committed, not all

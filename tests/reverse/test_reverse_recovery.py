@@ -3,9 +3,6 @@ accepted and before the ledger committed, two syncs at once, the shared concurre
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -13,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import FAST
+from helpers import FAST, kill_when_parked
 from reverse_helpers import PREFIX, assert_exactly_once, edit, events, ledger, outbox, sim_requests, states
 
 from handoff.connectors import connect
@@ -25,20 +22,9 @@ CHILD = Path(__file__).with_name("reverse_kill_child.py")
 
 def _kill_mid_run(world, tmp_path, after: int) -> None:
     marker = tmp_path / "parked"
-    proc = subprocess.Popen([sys.executable, str(CHILD), str(after), str(marker), world.loader_url, PREFIX],
-                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "child never reached the kill point"
-            time.sleep(0.05)
-        time.sleep(0.3)  # let the other workers reach it too
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # settle: let the other workers reach the kill point too
+    kill_when_parked([sys.executable, str(CHILD), str(after), str(marker), world.loader_url, PREFIX], marker,
+                     settle=0.3)
 
 
 @pytest.mark.parametrize("phase", ["create", "update"])
