@@ -92,6 +92,16 @@ INCREMENTAL_BUILD = ("build", *TIME_ENTRY_SELECTION, *NO_UNIT_TESTS)
 PROJECT_BUILD = ("build", *NO_UNIT_TESTS)
 
 
+def write_results(out: Path, res: dict, md: str) -> None:
+    """The results as JSON in `out` and the markdown beside it (.md), printed too (every benchmark)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    out.with_suffix(".md").write_text(md)
+    print()
+    print(md)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
 # ---- warehouse and world ----------------------------------------------------------------------
 def start_postgres(workdir: Path):
     from handoff.platform.postgres import LocalPostgres, free_port
@@ -777,13 +787,7 @@ def main(argv: list[str] | None = None) -> int:
             res["scales"] = sorted(kept + res["scales"], key=lambda s: s["world"]["time_entries"])
         res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         res["targets"] = evaluate_targets(res["scales"])
-        md = render_markdown(res)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(res, indent=2, default=str) + "\n")
-        out.with_suffix(".md").write_text(md)
-        print()
-        print(md)
-        print(f"wrote {out} and {out.with_suffix('.md')}")
+        write_results(out, res, render_markdown(res))
         rc = 0
     finally:
         if cluster is not None:

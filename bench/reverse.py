@@ -663,13 +663,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{res['concurrent']['http_429']} x 429", flush=True)
         res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         res["targets"] = evaluate(res)
-        out = Path(a.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(res, indent=2, default=str) + "\n")
-        md = render_markdown(res)
-        out.with_suffix(".md").write_text(md)
-        print(md)
-        print(f"wrote {out} and {out.with_suffix('.md')}")
+        bd.write_results(Path(a.out), res, render_markdown(res))
         return 0
     finally:
         if cluster is not None:

@@ -298,8 +298,7 @@ def test_migrate_is_idempotent_and_grants(warehouse_url):
                       has_table_privilege('handoff_transformer', 'raw_salesforce."Account"', 'SELECT'),
                       has_table_privilege('handoff_analyst', 'ops.extract_runs', 'SELECT'),
                       has_table_privilege('handoff_analyst', 'raw_kantata.time_entries', 'SELECT')""").fetchone()
-    assert grants == (True, False, True, True, True, False, False)
-    with psycopg.connect(warehouse_url) as conn:  # reverse sync's ledger: loader writes, dbt reads, analyst nothing
+        # reverse sync's ledger: loader writes, dbt reads, analyst nothing
         ledger = conn.execute(
             """SELECT has_table_privilege('handoff_loader', 'ops.erp_postings', 'INSERT, UPDATE'),
                       has_table_privilege('handoff_loader', 'ops.erp_posting_events', 'INSERT'),
@@ -308,10 +307,12 @@ def test_migrate_is_idempotent_and_grants(warehouse_url):
                       has_table_privilege('handoff_transformer', 'ops.erp_posting_events', 'SELECT'),
                       has_table_privilege('handoff_transformer', 'ops.erp_postings', 'UPDATE'),
                       has_table_privilege('handoff_analyst', 'ops.erp_postings', 'SELECT')""").fetchone()
+        # incremental dbt models read "loaded since"
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'raw_salesforce' "
+                             "AND indexname = 'Account_loaded_at_idx'").fetchone()[0]
+    assert grants == (True, False, True, True, True, False, False)
     assert ledger == (True, True, True, True, True, False, False)
-    with psycopg.connect(warehouse_url) as conn:  # incremental dbt models read "loaded since"
-        assert conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'raw_salesforce' "
-                            "AND indexname = 'Account_loaded_at_idx'").fetchone()[0].endswith("(loaded_at)")
+    assert index.endswith("(loaded_at)")
 
 
 def test_admin_migrated_warehouse_serves_the_loader(pg, warehouse_db):
