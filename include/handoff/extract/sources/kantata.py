@@ -48,6 +48,16 @@ class KantataStream(Stream):
         _, body = client.list(self.name, self._params(since, before, per_page=1, page=1))
         return total(body)
 
+    def bounds(self, client: Client):
+        """(oldest, newest) `updated_at`: one record each way (windowed loads plan from these)."""
+        ends = []
+        for order in ("updated_at:asc", "updated_at:desc"):
+            records, _ = client.list(self.name, self._params(None, None, per_page=1, page=1, order=order))
+            if not records:
+                return None
+            ends.append(parse_ts(records[0].get("updated_at")))
+        return None if None in ends else (ends[0], ends[1])
+
     def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         params = self._params
         embed = self.options.get("embed", ())
