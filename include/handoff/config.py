@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     sim_port_base: int = Field(default=8701, ge=1024, le=65000, description="salesforce; the others follow")
     sim_scale: str = Field(default="default", pattern=r"^(tiny|default|bench(:\d+)?)$")
     sim_seed: int = 7
+    # The simulators' latency and rate limits (docs/simulators.md): "documented" serves each system's
+    # documented limits (the clients pace to them), "realistic" adds real latency, "off" neither.
+    sim_pacing: str = Field(default="documented", pattern=r"^(off|documented|realistic)$")
     sim_tick_seconds: float = Field(default=5.0, ge=0)
     start_simulators: bool = True
 

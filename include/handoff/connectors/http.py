@@ -38,6 +38,7 @@ import requests
 import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 
+from handoff.connectors.pacing import DOCUMENTED_RATES, PROCESS_STORE, Pacer, PostgresStore, parse_rate_limit
 from handoff.connectors.redaction import mask_in_airflow_logs, redact
 from handoff.systems import system as registry_entry
 
@@ -48,6 +49,9 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 REFUSED_STATUS = frozenset({429})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _json_decoder = msgspec.json.Decoder()
+# Settings every system's connection has: the account's allowance (handoff.connectors.limiter for
+# requests in flight, handoff.connectors.pacing for the request rate); empty = what the system documents.
+COMMON_SETTINGS: dict[str, str | None] = {"concurrency_limit": None, "rate_limit": None}
 
 
 class SystemApiError(RuntimeError):
@@ -162,7 +166,7 @@ class SystemHook(HttpHook):
             entry = registry_entry(system)
             cls.system, cls.conn_type, cls.hook_name = entry.name, entry.conn_type, f"Handoff {entry.title}"
             cls.default_conn_name = entry.conn_id
-            cls.settings, cls.setting_prefixes = entry.settings, entry.setting_prefixes
+            cls.settings, cls.setting_prefixes = {**COMMON_SETTINGS, **entry.settings}, entry.setting_prefixes
 
     def __init__(self, http_conn_id: str):
         super().__init__(method="GET", http_conn_id=http_conn_id)
@@ -235,7 +239,23 @@ class SystemClient:
         self.retries = 0  # transient failures retried by this client (the run log counts them)
         self.requests = 0
         self._renewed_for_401 = False
+        documented = DOCUMENTED_RATES.get(self.system, ())
+        self.pacer = Pacer(self.system, parse_rate_limit(self.setting("rate_limit"), documented, f"{conn_id}: "),
+                           PROCESS_STORE)
         self.auth.apply(self)
+
+    def share_allowance(self, connect) -> SystemClient:
+        """Pace this client's requests with every process on the warehouse (`connect` opens a
+        connection to it), not only with this process's clients."""
+        self.pacer.store = PostgresStore(connect)
+        return self
+
+    def clone(self) -> SystemClient:
+        """A client of its own on the same connection and allowance store (one per worker thread:
+        a requests session is not shared between threads)."""
+        other = type(self)(self.conn_id, self.policy)
+        other.pacer.store = self.pacer.store
+        return other
 
     def setting(self, name: str) -> Any:
         return self.hook.setting(name)
@@ -315,6 +335,7 @@ class SystemClient:
         url = self.url(path)
         req = requests.Request(method, url, **kwargs)
         prepped = self.session.prepare_request(req)
+        self.pacer.before_request(prepped.path_url)
         self.requests += 1
         try:
             resp = self.hook.run_and_check(

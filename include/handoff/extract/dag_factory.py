@@ -32,6 +32,9 @@ def runtime_settings() -> ExtractSettings:
         reconcile_every=timedelta(minutes=setting("extract", "reconcile_minutes", 15.0, seconds)),
         max_delete_share=setting("extract", "max_delete_share", 0.2, seconds),
         lock_wait=timedelta(seconds=setting("extract", "lock_wait_seconds", 600.0, seconds)),
+        window_records=setting("extract", "window_records", 0, positive(int)),
+        window_workers=setting("extract", "window_workers", 8, positive(int)),
+        catchup_after=timedelta(minutes=setting("extract", "catchup_minutes", 30.0, seconds)),
     )
 
 
@@ -58,10 +61,11 @@ def run_stream(source_name: str, stream_name: str, **context) -> dict:
         full_refresh=full_refresh,
     )
     settings = runtime_settings()
-    client = source.client()
+    client = source.client().share_allowance(warehouse_connection)
     conn = warehouse_connection()
     try:
-        result = StreamRunner(stream, client, conn, settings).run(info, interval_window=window == "interval")
+        result = StreamRunner(stream, client, conn, settings, connect=warehouse_connection).run(
+            info, interval_window=window == "interval")
     finally:
         client.close()
         conn.close()

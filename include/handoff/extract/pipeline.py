@@ -62,6 +62,7 @@ class _Batch:
     pages: int = 0
     last_label: str = ""
     max_mod: datetime | None = None
+    finished: list[str] = field(default_factory=list)  # windows whose every record is in this batch or before
 
 
 class WritePipeline:
@@ -76,6 +77,9 @@ class WritePipeline:
         self.direct = self.loader.is_empty()
         self.landed = Landed()
         self.watched: datetime | None = None
+        # Called in each batch's transaction with the windows the batch finishes (windowed loads:
+        # `handoff.extract.windows` moves the cursor there, never per batch).
+        self.on_commit: Callable[[object, list[str]], None] | None = None
 
     def watch_leaving(self, ts: datetime) -> None:
         """Count the rows raw holds at `ts` that this run reads again at a later time (`left_watched`)."""
@@ -91,6 +95,9 @@ class WritePipeline:
         b = _Batch()
         try:
             for page in _prefetch(pages, self.prefetch_pages):
+                if page.finishes is not None:  # every record of that window is in this batch or committed
+                    b.finished.append(page.finishes)
+                    continue
                 page_rejects = 0
                 lines, ids = b.lines, b.ids
                 append, ids_add, seen_update = lines.append, ids.add, b.seen.update
@@ -134,7 +141,7 @@ class WritePipeline:
                 if len(lines) + len(b.rejects) >= self.commit_records:
                     writer.submit(b)
                     b = _Batch()
-            if b.pages:
+            if b.pages or b.finished:
                 writer.submit(b)
         finally:
             writer.close()
@@ -165,6 +172,8 @@ class WritePipeline:
                                      rejects=len(b.rejects), retries=self.retries())
             if self.window.advance_cursor and b.max_mod is not None:
                 advance_state(conn, s.source, s.name, self.runlog.batch_id, b.max_mod)
+            if self.on_commit is not None and b.finished:
+                self.on_commit(conn, b.finished)
         for f, ch in changes:
             log.warning("%s: schema change: field %r %s (recorded in ops.schema_changes)", s.table, f, ch)
         landed.schema_changes += changes

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -39,11 +40,13 @@ from itertools import chain
 from psycopg.errors import LockNotAvailable
 
 from handoff.connectors.http import SystemClient
+from handoff.connectors.limiter import Limiter, limit_of
 from handoff.extract.load import RawLoader, Tombstone
 from handoff.extract.pipeline import WritePipeline
 from handoff.extract.runlog import RunInfo, RunLog
 from handoff.extract.state import StreamState, advance_state, load_state
 from handoff.extract.stream import Stream, Window, parse_ts
+from handoff.extract.windows import STATE_KEY, Plan, WindowedPages, mark_done, plan_windows, save_plan
 from handoff.warehouse.migrate import ensure_ready
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,13 @@ class ExtractSettings:
     # Deletes inferred from absence (snapshot diff, id reconciliation) may mark at most this share
     # of the live rows in one run; more fails the run (DeleteGuardError) unless it is a full refresh.
     max_delete_share: float = 0.2
+    # Windowed loads (handoff.extract.windows): records per window (0: the stream's own figure), the
+    # most windows read at once (also capped by the system's concurrency slots), and when an
+    # incremental run is a catch-up worth windowing (its stream's last success is older than
+    # `catchup_after` and more than two windows' worth of records changed since).
+    window_records: int = 0
+    window_workers: int = 8
+    catchup_after: timedelta = timedelta(minutes=30)
 
 
 @dataclass
@@ -78,6 +88,7 @@ class RunResult:
     retries: int = 0
     requests: int = 0
     swept: bool = False
+    windows: int = 0  # windows read by a windowed load in this run
     cursor: datetime | None = None
     schema_changes: list = field(default_factory=list)
 
@@ -105,10 +116,14 @@ def compute_window(stream: Stream, state: StreamState, info: RunInfo, settings: 
 class StreamRunner:
     """Runs one stream once: the body of an Airflow task, also callable from scripts and tests."""
 
-    def __init__(self, stream: Stream, client: SystemClient, conn, settings: ExtractSettings | None = None):
+    def __init__(self, stream: Stream, client: SystemClient, conn, settings: ExtractSettings | None = None,
+                 connect: Callable[[], object] | None = None):
+        """`connect` opens a new warehouse connection: windowed loads then hold the system's
+        concurrency slots (shared with every process) while they read; without it they don't."""
         self.stream, self.client, self.conn = stream, client, conn
         conn.autocommit = True  # every `conn.transaction()` below is then a real, committed transaction
         self.settings = settings or ExtractSettings()
+        self.connect = connect
         self.full_refresh = False
 
     def run(self, info: RunInfo | None = None, interval_window: bool = False) -> RunResult:
@@ -185,6 +200,12 @@ class StreamRunner:
                                  self.settings.prefetch_pages, lambda: self.client.retries)
         raw_was_empty = pipeline.direct
         sweeping = not s.snapshot and window.mode != "backfill" and self._sweep_due(state)
+        plan = self._windowed_plan(window, state, runlog)
+        if plan is not None:
+            self._run_windows(plan, pipeline, state, runlog, result)
+            state = load_state(conn, s.source, s.name)  # the windows moved the cursor: the tail reads on
+            window = Window(window.mode, state.cursor_ts - self.settings.lookback if state.cursor_ts else None)
+            pipeline.window = window
         windows, leaving = self._proven_windows(window, state, runlog, sweeping)
         if leaving is not None:
             pipeline.watch_leaving(state.cursor_ts)
@@ -215,6 +236,73 @@ class StreamRunner:
             log.info("%s: snapshot of %d ids, %d missing marked deleted", s.table, len(landed.live_ids), n)
         elif sweeping:
             self._sweep(loader, runlog, result, raw_was_empty)
+
+    def _windowed_plan(self, window: Window, state: StreamState, runlog: RunLog) -> Plan | None:
+        """The windows this run reads concurrently before its incremental tail, or None (sequential).
+
+        An unfinished plan (a killed windowed load) is resumed by the next run that reads the
+        cursor's way (a full refresh starts a new one). A new plan is made for a first load, a full
+        refresh, or a catch-up (the stream's last success is older than `catchup_after` and more
+        than two windows' worth of records changed since its cursor), when the stream can say its
+        oldest and newest modification time (`Stream.bounds`) and count cheaply."""
+        s, conn = self.stream, self.conn
+        if s.snapshot or window.mode not in ("incremental", "full_refresh"):
+            return None
+        saved = state.extra.get(STATE_KEY)
+        if saved and window.mode == "incremental":
+            plan = Plan.from_json(saved)
+            log.info("%s: resuming a windowed load: %d of %d windows to read", s.table, len(plan.todo),
+                     len(plan.windows))
+            return plan
+        target = self.settings.window_records or s.window_records
+        if window.mode == "incremental" and state.cursor_ts is not None:
+            last = conn.execute("SELECT max(finished_at) FROM ops.extract_runs WHERE source = %s AND stream = %s "
+                                "AND outcome = 'success'", (s.source, s.name)).fetchone()[0]
+            if last is not None and datetime.now(UTC) - last < self.settings.catchup_after:
+                return None
+            behind = s.count(self.client, window.start, None) if window.start else None
+            if behind is None or behind <= 2 * target:
+                return None
+            log.info("%s: %d records changed since %s: catching up in windows", s.table, behind, window.start)
+        bounds = s.bounds(self.client)
+        if bounds is None:
+            return None
+        oldest, newest = bounds
+        if window.mode == "incremental" and window.start is not None:
+            oldest = max(oldest, window.start)
+        windows = plan_windows(s, self.client, oldest, newest, target)
+        if len(windows) < 2:
+            return None
+        if window.mode == "incremental" and window.start is not None:
+            windows[0] = (window.start, windows[0][1])
+        plan = Plan(windows, started_at=datetime.now(UTC).isoformat())
+        save_plan(conn, s, runlog.batch_id, plan)
+        return plan
+
+    def _run_windows(self, plan: Plan, pipeline: WritePipeline, state: StreamState, runlog: RunLog,
+                     result: RunResult) -> None:
+        """Read the plan's unfinished windows concurrently into the pipeline; the cursor moves as a
+        contiguous prefix of windows is done (`handoff.extract.windows.mark_done`)."""
+        s, conn = self.stream, self.conn
+        limit = limit_of(self.client)
+        workers = max(1, min(self.settings.window_workers, limit - 1 if limit > 1 else 1))
+        slots = None
+        if self.connect is not None:
+            limiter = Limiter(self.client.system, limit, self.connect)
+            slots = lambda: limiter.slot(wait=self.settings.lock_wait.total_seconds())  # noqa: E731
+        reader = WindowedPages(s, self.client, plan, state, workers, slots)
+        pipeline.window = Window("window", advance_cursor=False)
+        pipeline.on_commit = lambda c, finished: mark_done(c, s, runlog.batch_id, plan, finished)
+        log.info("%s: windowed load: %d windows to read, %d at a time (%s)", s.table, len(plan.todo),
+                 reader.workers, self.client.pacer.describe())
+        try:
+            pipeline.run(iter(reader))
+        finally:
+            pipeline.on_commit = None
+            self.client.requests += reader.requests
+            self.client.retries += reader.retries
+        result.windows = len(plan.windows)
+        save_plan(conn, s, runlog.batch_id, None)
 
     def _proven_windows(self, window: Window, state: StreamState, runlog: RunLog,
                         sweeping: bool) -> tuple[list[Window], int | None]:

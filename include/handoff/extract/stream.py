@@ -40,6 +40,7 @@ class Window:
 class Page:
     records: list[dict]
     label: str
+    finishes: str | None = None  # a windowed load: the key of the window this (empty) page closes
 
 
 def parse_ts(value: Any) -> datetime | None:
@@ -80,6 +81,7 @@ class Stream:
     snapshot = False  # a full report each run; ids not in it are deleted
     reconcile = False  # list live ids at the reconcile cadence to find hard deletes
     resolution = timedelta(seconds=1)  # of the modification time the system filters on
+    window_records = 20_000  # a windowed load's target records per window (`handoff.extract.windows`)
 
     def __init__(self, name: str, model: type[BaseModel], **options: Any):
         self.name, self.model = name, model
@@ -103,6 +105,11 @@ class Stream:
         """How many records the system holds modified in [since, before), from one cheap request;
         None: the system cannot say. Lets a run skip re-reading the records at the cursor's own
         timestamp when it already proved it has all of them (see `runner`)."""
+        return None
+
+    def bounds(self, client: SystemClient) -> tuple[datetime, datetime] | None:
+        """The oldest and newest modification time the system holds, from cheap requests; None: the
+        system cannot say (or holds nothing), and first loads walk it in one sequential window."""
         return None
 
     def live_ids(self, client: SystemClient) -> Iterator[list[str]]:

@@ -60,11 +60,18 @@ def postgres_connection(url: str) -> str:
 
 
 def connection_env(sim_urls: dict[str, str], client_id: str, client_secret: str,
-                   warehouse_url: str) -> dict[str, str]:
-    """AIRFLOW_CONN_* for every system in `sim_urls` and for the warehouse (loader role)."""
+                   warehouse_url: str, sim_pacing: str = "off") -> dict[str, str]:
+    """AIRFLOW_CONN_* for every system in `sim_urls` and for the warehouse (loader role).
+
+    `sim_pacing`: the simulators' pacing profile (`handoff.sim.pacing`). Simulators serving no rate
+    limits ("off", the test default) get connections with `rate_limit: off`, so clients do not
+    space requests for an allowance nobody enforces; any other profile serves the documented
+    limits, which the clients then pace to by default.
+    """
+    unpaced = {"rate_limit": "off"} if sim_pacing == "off" else {}
     env = {
-        env_name(conn_id(name)): http_connection(url, client_id, client_secret, SYSTEM_EXTRAS.get(name, {}),
-                                                 system(name).conn_type)
+        env_name(conn_id(name)): http_connection(url, client_id, client_secret,
+                                                 {**SYSTEM_EXTRAS.get(name, {}), **unpaced}, system(name).conn_type)
         for name, url in sim_urls.items()
     }
     env[env_name(WAREHOUSE_CONN_ID)] = postgres_connection(warehouse_url)

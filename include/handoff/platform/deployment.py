@@ -137,7 +137,8 @@ class Deployment:
     def airflow_vars(self, secrets: dict[str, str]) -> dict[str, str]:
         """AIRFLOW_* (settings and connections) and PATH for this deployment."""
         _, warehouse_url, airflow_db_url = self._urls(secrets)
-        conns = connection_env(self.sim_urls(), secrets["sim_client_id"], secrets["sim_client_secret"], warehouse_url)
+        conns = connection_env(self.sim_urls(), secrets["sim_client_id"], secrets["sim_client_secret"], warehouse_url,
+                               sim_pacing=self.settings.sim_pacing)
         s = self.settings
         env = airflow_environment(
             home=self.home, db_url=airflow_db_url, secrets=secrets, parallelism=s.airflow_parallelism,
@@ -312,7 +313,7 @@ class Deployment:
         s = self.settings
         argv = [_bin("handoff"), "sim", "serve", "--seed", str(s.sim_seed), "--scale", s.sim_scale,
                 "--host", "127.0.0.1", "--port-base", str(s.sim_port_base),
-                "--tick-seconds", str(s.sim_tick_seconds)]
+                "--tick-seconds", str(s.sim_tick_seconds), "--pacing", s.sim_pacing]
         env = with_env({"HANDOFF_SIM_CLIENT_ID": secrets["sim_client_id"],
                         "HANDOFF_SIM_CLIENT_SECRET": secrets["sim_client_secret"]})
         pid, started = self.supervisor.start(Service(SIM_SERVICE, argv), env)
