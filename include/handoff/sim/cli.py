@@ -30,6 +30,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     serve.add_argument("--tick-seconds", type=float, default=None, help="advance the world every N seconds")
     serve.add_argument("--token-ttl", type=float, default=3600)
     serve.add_argument("--faults", default=None, help='JSON: {"kantata": {"rate_limit": 0.1}}')
+    serve.add_argument("--pacing", default="documented",
+                       help='off, documented (default: the documented rate limits), realistic (limits + latency) '
+                            'or JSON, e.g. {"profile": "documented", "kantata": {"latency_ms": 250}}')
     serve.set_defaults(func=serve_command)
     return sim
 
@@ -49,17 +52,25 @@ def _ports(args, systems) -> dict:
 def serve_command(args) -> int:
     from .cluster import SimCluster
     from .http import SimCredentials
+    from .pacing import PROFILES, PacingConfigError, system_config
     for var in (ENV_ID, ENV_SECRET):
         if not os.environ.get(var):
             print(f"error: environment variable {var} is not set (the simulators' client credentials)",
                   file=sys.stderr)
             return 2
     faults = json.loads(args.faults) if args.faults else None
+    try:
+        pacing = args.pacing if args.pacing in PROFILES else json.loads(args.pacing)
+        for s in SimCluster.SYSTEMS:
+            system_config(pacing, s)
+    except (ValueError, PacingConfigError) as e:
+        print(f"error: --pacing: {e}", file=sys.stderr)
+        return 2
     systems = tuple(args.system) if args.system else SimCluster.SYSTEMS
     cluster = SimCluster(seed=args.seed, scale=args.scale,
                          credentials=SimCredentials(os.environ[ENV_ID], os.environ[ENV_SECRET]), host=args.host,
                          ports=_ports(args, systems), tick_seconds=args.tick_seconds,
-                         token_ttl_seconds=args.token_ttl, faults=faults, systems=systems)
+                         token_ttl_seconds=args.token_ttl, faults=faults, systems=systems, pacing=pacing)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -10,6 +10,7 @@ from handoff.systems import NAMES
 
 from . import clock
 from .http import SimCredentials, SystemServer
+from .pacing import system_config
 from .world import World
 
 SERVERS = {"salesforce": "salesforce:SalesforceServer", "hubspot": "hubspot:HubSpotServer",
@@ -27,7 +28,7 @@ class SimCluster:
 
     def __init__(self, seed: int = 7, scale: str = "tiny", credentials: SimCredentials | None = None,
                  host: str = "127.0.0.1", ports: dict | None = None, tick_seconds: float | None = None,
-                 token_ttl_seconds: float = 3600, faults: dict | None = None, systems=None):
+                 token_ttl_seconds: float = 3600, faults: dict | None = None, systems=None, pacing="off"):
         if credentials is None:
             raise ValueError("credentials are required: SimCredentials(client_id=..., client_secret=...)")
         self.seed, self.scale, self.credentials, self.host = seed, scale, credentials, host
@@ -38,6 +39,8 @@ class SimCluster:
         unknown = (set(self.systems) | set(self.faults) | set(self.ports)) - set(self.SYSTEMS)
         if unknown:
             raise ValueError(f"unknown systems: {sorted(unknown)}")
+        # "off", "documented", "realistic" or a dict per system (handoff.sim.pacing); checked now
+        self.pacing = {s: system_config(pacing, s) for s in self.systems}
         self.world: World | None = None
         self.servers: dict[str, SystemServer] = {}
         self._ticker: threading.Thread | None = None
@@ -49,7 +52,8 @@ class SimCluster:
         try:
             for system in self.systems:
                 srv = server_class(system)(self.world, self.credentials, self.token_ttl_seconds,
-                                           self.faults.get(system), self.host, self.ports.get(system) or 0)
+                                           self.faults.get(system), self.host, self.ports.get(system) or 0,
+                                           pacing=self.pacing[system])
                 self.servers[system] = srv.start()
         except Exception:
             self.stop()
@@ -103,6 +107,15 @@ class SimCluster:
 
     def clear_faults(self, system: str) -> None:
         self._server(system).clear_faults()
+
+    def set_pacing(self, pacing, systems=None) -> dict:
+        """Set the pacing of `systems` (default: all running) from a profile name or a dict (a
+        cluster-wide one keyed by system, or one system's); counters reset. Returns the stats."""
+        return {s: self._server(s).set_pacing(system_config(pacing, s)) for s in (systems or self.servers)}
+
+    def pacing_stats(self, system: str) -> dict:
+        """Config and counters of `system`'s pacing (as GET /__sim/pacing)."""
+        return self._server(system).pacing_stats()
 
     def truth(self, system: str, obj: str) -> dict:
         srv = self.servers.get(system) or server_class(system)(self.world, self.credentials)

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import FaultConfigError, Faults
+from .pacing import NO_LIMITS, Admission, Pacing, PacingConfigError, Refusal
 
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
             401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -53,6 +54,7 @@ class Response:
     body: bytes = b""
     headers: list = field(default_factory=list)
     content_type: str = "application/json;charset=UTF-8"
+    records: int | None = None  # records in the body, for the latency model (None: count records_in)
 
 
 def json_response(obj, status: int = 200, headers=None) -> Response:
@@ -70,11 +72,12 @@ class ApiError(Exception):
 
 
 class Request:
-    __slots__ = ("method", "path", "query", "headers", "body", "client", "base_url")
+    __slots__ = ("method", "path", "query", "headers", "body", "client", "base_url", "pacing")
 
     def __init__(self, method, path, query, headers, body, client, base_url):
         self.method, self.path, self.query, self.headers = method, path, query, headers
         self.body, self.client, self.base_url = body, client, base_url
+        self.pacing: Admission = NO_LIMITS  # what the rate limits saw on arrival (extra_headers read it)
 
     def arg(self, name: str, default=None):
         v = self.query.get(name)
@@ -192,10 +195,11 @@ class SystemServer:
     system = ""
 
     def __init__(self, world, credentials: SimCredentials, token_ttl: float = 3600,
-                 faults: dict | None = None, host: str = "127.0.0.1", port: int = 0):
+                 faults: dict | None = None, host: str = "127.0.0.1", port: int = 0, pacing=None):
         self.world, self.credentials = world, credentials
         self.tokens = TokenStore(token_ttl)
         self.faults = Faults(seed=world.seed, system=self.system, config=faults or {})
+        self.pacing = Pacing(self.system, pacing)  # replaced whole by set_pacing (counters reset)
         self.host, self.port = host, port
         self.routes: list[Route] = []
         self.requests = 0
@@ -227,8 +231,11 @@ class SystemServer:
     def extra_headers(self, req: Request | None) -> list:
         return []
 
-    def rate_limit_error(self, retry_after: int) -> ApiError:
-        return ApiError(429, "Too many requests", "RATE_LIMIT")
+    def rate_limit_error(self, retry_after: int, refusal: Refusal | None = None) -> ApiError:
+        """The system's refusal: `refusal` is the pacing limit that refused (None: the rate_limit
+        fault or the concurrency limit, to which the caller adds Retry-After)."""
+        headers = [("Retry-After", str(refusal.retry_after))] if refusal else []
+        return ApiError(429, "Too many requests", "RATE_LIMIT", headers=headers)
 
     def records_in(self, body):
         """Yield the record dicts inside a response body (for the schema-drift fault)."""
@@ -288,6 +295,15 @@ class SystemServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    # ---- pacing ----------------------------------------------------------------------
+    def set_pacing(self, pacing) -> dict:
+        """Replace the pacing config (a profile name, or a system or cluster-wide dict); counters reset."""
+        self.pacing = Pacing(self.system, pacing)
+        return self.pacing_stats()
+
+    def pacing_stats(self) -> dict:
+        return self.pacing.snapshot(self._inflight)
+
     # ---- faults ----------------------------------------------------------------------
     def set_faults(self, config: dict) -> None:
         self.faults.set(config)
@@ -319,12 +335,17 @@ class SystemServer:
         if req.path.startswith("/__sim/"):
             self._write(h, self._admin(req))
             return
+        arrived = time.monotonic()
+        pacing = self.pacing
         with self._inflight_lock:
             self.requests += 1
             self._inflight += 1
             inflight = self._inflight
+            pacing.requests += 1
+            if inflight > pacing.max_in_flight:
+                pacing.max_in_flight = inflight
         try:
-            resp = self._serve(h, req, inflight)
+            resp = self._serve(h, req, inflight, pacing, arrived)
         finally:
             # out of flight before the answer is written: a client that sends its next request as soon
             # as it reads this answer must not find this one still counted (the concurrency limit)
@@ -333,7 +354,7 @@ class SystemServer:
         if resp is not None:
             self._write(h, resp, req)
 
-    def _serve(self, h, req, inflight) -> Response | None:
+    def _serve(self, h, req, inflight, pacing, arrived) -> Response | None:
         """The response to write, or None when the fault decided to drop the connection."""
         route, groups, allowed = None, {}, False
         for r in self.routes:
@@ -343,6 +364,8 @@ class SystemServer:
                 if r.method == req.method:
                     route, groups = r, m.groupdict()
                     break
+        if route is None or route.auth:  # token endpoints are not rate limited
+            req.pacing = pacing.admit(req.path)
         decision = self.faults.decide(req.path, route is not None and not route.auth)
         if decision.action == "drop":
             self._drop(h)
@@ -353,13 +376,21 @@ class SystemServer:
             return None
         if decision.slow:
             self._stop.wait(decision.slow)
+        records = None
         try:
-            limit = self.concurrency_limit()
+            if pacing.concurrency is not None and "concurrency_limit" not in self.faults.config:
+                limit = pacing.concurrency.concurrent
+            else:
+                limit = self.concurrency_limit()
             if decision.action == "rate_limit" or (limit is not None and inflight > limit):
+                if decision.action != "rate_limit":
+                    pacing.refuse_concurrent()
                 retry = int(self.faults.get("retry_after", 1))
                 err = self.rate_limit_error(retry)
                 err.headers.append(("Retry-After", str(retry)))
                 raise err
+            if req.pacing.refused is not None:
+                raise self.rate_limit_error(req.pacing.refused.retry_after, req.pacing.refused)
             if decision.action == "error_5xx":
                 raise ApiError(decision.status_5xx, "An unexpected error occurred. Please try again later.",
                                "SERVER_ERROR")
@@ -369,6 +400,8 @@ class SystemServer:
                 self.authenticate(req)
             resp = route.handler(req, **groups)
             if not isinstance(resp, Response):
+                if pacing.per_record:
+                    records = _count(self.records_in(resp))
                 resp = json_response(resp)
         except ApiError as e:
             resp = self.error_response(e)
@@ -379,7 +412,23 @@ class SystemServer:
             resp.body = self._drift(resp.body, decision.drift)
         if decision.malformed and resp.status == 200:
             resp.body = resp.body[: max(1, len(resp.body) // 2)] + b',"\xff'
+        if pacing.sleeps:
+            self._pace(pacing, resp, records, arrived)
         return resp
+
+    def _pace(self, pacing: Pacing, resp: Response, records: int | None, arrived: float) -> None:
+        """Sleep until the modelled latency has passed since the request arrived."""
+        if resp.records is not None:
+            records = resp.records
+        elif records is None and pacing.per_record and 200 <= resp.status < 300 and resp.body[:1] in (b"{", b"["):
+            try:
+                records = _count(self.records_in(json.loads(resp.body)))
+            except (ValueError, AttributeError, TypeError):  # not JSON, or not the expected shape
+                records = 0
+        wait = arrived + pacing.delay(records or 0) - time.monotonic()
+        if wait > 0:
+            self._stop.wait(wait)
+            pacing.add_slept(wait)
 
     def error_response(self, e: ApiError) -> Response:
         body = e.body if e.body is not None else self.error_body(e)
@@ -424,7 +473,7 @@ class SystemServer:
             return json_response({"error": "admin endpoints are loopback only"}, 403)
         try:
             return json_response(self.admin(req))
-        except FaultConfigError as e:
+        except (FaultConfigError, PacingConfigError) as e:
             return json_response({"error": str(e)}, 400)
         except ApiError as e:
             return json_response({"error": e.message}, e.status)
@@ -448,11 +497,29 @@ class SystemServer:
         if what == ("DELETE", "/__sim/faults"):
             self.clear_faults()
             return {"faults": {}}
+        if what == ("GET", "/__sim/pacing"):
+            return self.pacing_stats()
+        if what == ("POST", "/__sim/pacing"):
+            return self.set_pacing(req.json())
+        if what == ("DELETE", "/__sim/pacing"):
+            return self.set_pacing("off")
         if what == ("POST", "/__sim/advance"):
             steps = int((req.json() or {}).get("steps", 1))
             self.world.advance(steps)
             return {"tick": self.world.tick, "now": self.world.now_iso()}
         raise ApiError(404, f"no admin endpoint {req.method} {req.path}")
+
+
+def _count(records) -> int:
+    """How many records `records_in` yields (0 when the body is not the shape it expects)."""
+    try:
+        return len(records)
+    except TypeError:
+        pass
+    try:
+        return sum(1 for _ in records)
+    except (AttributeError, TypeError, KeyError, ValueError):
+        return 0
 
 
 def correlation_id() -> str:

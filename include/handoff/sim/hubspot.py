@@ -4,7 +4,6 @@ the 10,000-result search cap, archived records, string property values, rate-lim
 from __future__ import annotations
 
 import json
-import time
 
 from . import clock
 from .http import ApiError, SystemServer, correlation_id
@@ -28,6 +27,7 @@ ASSOC = {("deals", "companies"): "_company", ("line_items", "deals"): "_deal",
          ("contacts", "companies"): "associatedcompanyid"}
 ASSOC_TYPE_ID = {("deals", "companies"): 5, ("line_items", "deals"): 20, ("contacts", "companies"): 1}  # primary
 SEARCH_CAP = 10_000
+POLICIES = {"burst": "TEN_SECONDLY_ROLLING", "search": "SECONDLY"}  # pacing limit name -> policyName
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
              "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
 
@@ -79,10 +79,6 @@ class HubSpotServer(SystemServer):
     system = "hubspot"
     search_cap = SEARCH_CAP  # an attribute so tests can reach the cap with a small world
 
-    def __init__(self, *a, **kw):
-        self._window = (0.0, 0)
-        super().__init__(*a, **kw)
-
     def add_routes(self):
         objs = "|".join(OBJECTS)
         base = r"/crm/v3/objects/(?P<obj>%s)" % objs
@@ -109,22 +105,27 @@ class HubSpotServer(SystemServer):
                 else ("OBJECT_NOT_FOUND" if e.status == 404 else "VALIDATION_ERROR" if e.status < 500
                       else "INTERNAL_ERROR")}
 
-    def rate_limit_error(self, retry_after):
-        return ApiError(429, "You have reached your ten_secondly_rolling limit.", "RATE_LIMITS",
-                        body={"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-                              "errorType": "RATE_LIMIT", "correlationId": correlation_id(),
-                              "policyName": "TEN_SECONDLY_ROLLING", "category": "RATE_LIMITS"})
+    def rate_limit_error(self, retry_after, refusal=None):
+        # The pacing limits' names map to HubSpot's policies: the rolling ten-second burst limit of
+        # private apps, and the per-second limit of the search endpoints.
+        policy = "TEN_SECONDLY_ROLLING"
+        if refusal is not None:
+            policy = POLICIES.get(refusal.limit.name, refusal.limit.name.upper())
+        msg = f"You have reached your {policy.lower()} limit."
+        return ApiError(429, msg, "RATE_LIMITS",
+                        body={"status": "error", "message": msg, "errorType": "RATE_LIMIT",
+                              "correlationId": correlation_id(), "policyName": policy, "category": "RATE_LIMITS"})
 
     def extra_headers(self, req):
-        start, n = self._window
-        now = time.monotonic()
-        if now - start > 10:
-            start, n = now, 0
-        self._window = (start, n + 1)
-        return [("X-HubSpot-RateLimit-Daily", "250000"),
-                ("X-HubSpot-RateLimit-Daily-Remaining", str(max(0, 250000 - self.requests))),
-                ("X-HubSpot-RateLimit-Interval-Milliseconds", "10000"), ("X-HubSpot-RateLimit-Max", "190"),
-                ("X-HubSpot-RateLimit-Remaining", str(max(0, 190 - n - 1)))]
+        out = [("X-HubSpot-RateLimit-Daily", "250000"),
+               ("X-HubSpot-RateLimit-Daily-Remaining", str(max(0, 250000 - self.requests)))]
+        state = req.pacing.tightest() if req is not None else None
+        if state is not None:  # the window limit this request is closest to (the refusing one on a 429)
+            lim, n = state
+            out += [("X-HubSpot-RateLimit-Interval-Milliseconds", str(int(lim.seconds * 1000))),
+                    ("X-HubSpot-RateLimit-Max", str(lim.requests)),
+                    ("X-HubSpot-RateLimit-Remaining", str(max(0, lim.requests - n)))]
+        return out
 
     def records_in(self, body):
         if isinstance(body, dict):

@@ -72,8 +72,15 @@ class KantataServer(SystemServer):
     def error_body(self, e):
         return {"errors": [{"type": e.code or "system", "message": e.message}]}
 
-    def rate_limit_error(self, retry_after):
-        return ApiError(429, "Rate limit exceeded. Please retry later.", "rate_limit")
+    def rate_limit_error(self, retry_after, refusal=None):
+        headers = []
+        if refusal is not None:
+            # Unverified: Kantata documents a 429 but neither its limit nor its headers; we send
+            # Retry-After and the common X-RateLimit-* trio (Reset in seconds from now).
+            headers = [("Retry-After", str(refusal.retry_after)),
+                       ("X-RateLimit-Limit", str(refusal.limit.requests)), ("X-RateLimit-Remaining", "0"),
+                       ("X-RateLimit-Reset", str(refusal.retry_after))]
+        return ApiError(429, "Rate limit exceeded. Please retry later.", "rate_limit", headers=headers)
 
     def records_in(self, body):
         for k, v in body.items():
@@ -166,7 +173,8 @@ class KantataServer(SystemServer):
                         for k, v in merged.items())
         body = ('{"count":%d,"meta":{"count":%d,"page_count":%d,"page_number":%d,"page_size":%d},'
                 '"results":[%s],%s}' % (total, total, page_count, page, per_page, results, maps))
-        return Response(200, body.encode())  # ASCII-only for time entries: a memcpy
+        records = len(ids) + sum(len(frags) for _, frags in extra)
+        return Response(200, body.encode(), records=records)  # ASCII-only for time entries: a memcpy
 
     def _time_entries(self, req, order, page, per_page):
         te = self.world.te

@@ -119,9 +119,11 @@ class NetSuiteServer(SystemServer):
                 "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.6.1",
                 "title": _REASONS.get(e.status, "Error"), "status": e.status, "o:errorDetails": [detail]}
 
-    def rate_limit_error(self, retry_after):
+    def rate_limit_error(self, retry_after, refusal=None):
+        # one refusal for every limit: the account's concurrency limit is the one NetSuite documents
         return _err(429, "Request blocked by the concurrency limit of the account. Retry later.",
-                    "CONCURRENCY_LIMIT_EXCEEDED")
+                    "CONCURRENCY_LIMIT_EXCEEDED",
+                    headers=[("Retry-After", str(refusal.retry_after))] if refusal is not None else None)
 
     def concurrency_limit(self):
         return int(self.faults.get("concurrency_limit", 15))

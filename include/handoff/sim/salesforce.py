@@ -55,11 +55,14 @@ class SalesforceServer(SystemServer):
             body["fields"] = [e.path]
         return [body]
 
-    def rate_limit_error(self, retry_after):
+    def rate_limit_error(self, retry_after, refusal=None):
         return ApiError(403, "TotalRequests Limit exceeded.", "REQUEST_LIMIT_EXCEEDED")
 
     def extra_headers(self, req):
-        return [("Sforce-Limit-Info", f"api-usage={min(self.requests, DAILY_LIMIT)}/{DAILY_LIMIT}")]
+        # the pacing's rolling 24-hour count when the daily limit is on, else every request served
+        state = req.pacing.count("daily") if req is not None else None
+        used, limit = (state[1], state[0].requests) if state else (min(self.requests, DAILY_LIMIT), DAILY_LIMIT)
+        return [("Sforce-Limit-Info", f"api-usage={used}/{limit}")]
 
     def records_in(self, body):
         return body.get("records", []) if isinstance(body, dict) else []
