@@ -10,6 +10,7 @@ versions (so `batch_id` says which batch last changed a row).
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,6 +194,64 @@ class RawLoader:
         )
         self.conn.execute(sql.SQL("TRUNCATE {}").format(self.ids_stage))
         return cur.rowcount
+
+
+    # -- delete sweeps by creation time (handoff.extract.sweep) -----------------------------------
+    @property
+    def created_stage(self) -> sql.Identifier:
+        return sql.Identifier(f"_created_{self.source}_{self.stream}")
+
+    def stage_created(self, field: str, before: datetime) -> int:
+        """Snapshot (id, creation time) of the live raw rows created before `before` into a session
+        table indexed by creation time: one scan of raw per sweep (the creation time lives in the
+        payload, so raw has no index on it); every range count and anti-join of the sweep then
+        reads the snapshot. `field` is the payload's creation-time field (carrying its offset).
+        Returns the rows snapshotted."""
+        t = self.created_stage
+        self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(t))
+        self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (source_id text, created timestamptz)").format(t))
+        n = self.conn.execute(
+            sql.SQL("""INSERT INTO {t} (source_id, created)
+                       SELECT source_id, c FROM (SELECT source_id, (payload->>%(f)s)::timestamptz AS c
+                                                 FROM {raw} WHERE NOT is_deleted) r
+                       WHERE c < %(before)s""").format(t=t, raw=self.table),
+            {"f": field, "before": before}).rowcount
+        self.conn.execute(sql.SQL("CREATE INDEX ON {} (created)").format(t))  # after the rows: one sort
+        self.conn.execute(sql.SQL("ANALYZE {}").format(t))
+        return n
+
+    def created_histogram(self) -> tuple[array, array]:
+        """The snapshot's distribution: (each creation second, as epoch seconds ascending; how many
+        rows were created up to and including it). Streamed by COPY: 16 bytes a distinct second."""
+        seconds, upto = array("q"), array("q")
+        n = 0
+        with self.conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY (SELECT floor(extract(epoch FROM created))::bigint AS s, count(*) FROM {} "
+                                  "GROUP BY 1 ORDER BY 1) TO STDOUT").format(self.created_stage)) as cp:
+                cp.set_types(["int8", "int8"])
+                for s, c in cp.rows():
+                    n += c
+                    seconds.append(s)
+                    upto.append(n)
+        return seconds, upto
+
+    def missing_created(self, since: datetime | None, before: datetime) -> list[str]:
+        """Snapshot ids created in [since, before) (since None: from the beginning) absent from the
+        id stage: raw holds them live, the listing of that range did not return them."""
+        self.conn.execute(sql.SQL("ANALYZE {}").format(self.ids_stage))
+        return [r[0] for r in self.conn.execute(
+            sql.SQL("""SELECT c.source_id FROM {created} c
+                       WHERE (%(since)s::timestamptz IS NULL OR c.created >= %(since)s) AND c.created < %(before)s
+                         AND NOT EXISTS (SELECT 1 FROM {ids} i WHERE i.source_id = c.source_id)""")
+            .format(created=self.created_stage, ids=self.ids_stage), {"since": since, "before": before}).fetchall()]
+
+    def unheld_ids(self) -> list[str]:
+        """Ids in the id stage that raw does not hold live (never loaded, or marked deleted): records
+        raw lacks."""
+        return [r[0] for r in self.conn.execute(
+            sql.SQL("""SELECT DISTINCT i.source_id FROM {ids} i
+                       WHERE NOT EXISTS (SELECT 1 FROM {raw} r WHERE r.source_id = i.source_id AND NOT r.is_deleted)
+                       ORDER BY 1""").format(raw=self.table, ids=self.ids_stage)).fetchall()]
 
 
 class Quality:

@@ -6,7 +6,10 @@ record deleted or updated *during* a walk shifts later pages up by one and would
 at the next page boundary; the walk bounds each range by its newest `updated_at` (`updated_before`)
 so nothing can enter it, watches `meta.count`, and re-anchors when records leave it.
 Records are read in `results` order, not by iterating the top-level maps.
-Hard deletes have no feed: ids are reconciled against a full id listing, each confirmed by `only=`.
+Hard deletes have no feed: `handoff.extract.sweep` compares `meta.count` of records created in a
+range (`created_after`/`created_before`) with raw's count for it, narrows unequal ranges by
+bisection and lists only those (plus a rotating slice of history); each id raw holds that a listing
+lacks is confirmed by `only=`. `live_ids` (the full listing) remains for the runner's old path.
 Workspaces and users carry their external references (the CRM deal, the Workday worker) inlined as
 `external_references: [...]` (asked with `include=external_references`).
 """
@@ -35,6 +38,10 @@ def _iso(ts) -> str:
 
 class KantataStream(Stream):
     reconcile = True
+    created_field = "created_at"  # the sweep's ranges: creation time never changes
+    # A flag of `params` that also lists soft-deleted records (stories' `show_deleted`): sweeps
+    # leave it out, so their counts and listings hold exactly the records raw holds live.
+    soft_delete_flag: str | None = None
 
     def _params(self, since, before, **extra) -> dict:
         p = {"order": "updated_at:asc", **self.options.get("params", {}), **extra}
@@ -90,6 +97,39 @@ class KantataStream(Stream):
                 return
             page += 1
 
+    # -- delete sweeps by creation time (handoff.extract.sweep) ---------------------------------------
+    def _created_params(self, since, before, **extra) -> dict:
+        p = {k: v for k, v in self.options.get("params", {}).items() if k != self.soft_delete_flag}
+        p.update(order="created_at:asc", **extra)  # the server breaks ties by id: a stable order
+        if since is not None:
+            p["created_after"] = _iso(since - SECOND)  # strict: after t - 1 s = at or after t
+        if before is not None:
+            p["created_before"] = _iso(before)  # strict: before
+        return p
+
+    def count_created(self, client: Client, since, before) -> int:
+        """How many live records (soft-deleted ones excluded) were created in [since, before): one
+        request (`meta.count` of a one-record page); since None = from the beginning."""
+        _, body = client.list(self.name, self._created_params(since, before, per_page=1, page=1))
+        n = total(body)
+        if n is None:
+            raise RuntimeError(f"kantata {self.name}: the list answered without meta.count")
+        return int(n)
+
+    def created_ids(self, client: Client, since, before) -> Iterator[list[str]]:
+        """The ids of the live records created in [since, before), a page at a time (offset paging:
+        a record deleted meanwhile may hide one at a page boundary; the sweep confirms every id it
+        misses by `only=` before calling it deleted)."""
+        page = 1
+        while True:
+            _, body = client.list(self.name, self._created_params(since, before, per_page=PER_PAGE, page=page))
+            results = body.get("results", [])
+            yield [str(r["id"]) for r in results if r.get("key") == self.name]
+            n = total(body)
+            if len(results) < PER_PAGE or (n is not None and page * PER_PAGE >= n):
+                return
+            page += 1
+
     def confirm_missing(self, client: Client, ids: list[str]) -> set[str]:
         gone = set(ids)
         for i in range(0, len(ids), 100):
@@ -115,6 +155,7 @@ def _embed(rec: dict, body: dict, includes) -> dict:
 
 class KantataStoryStream(KantataStream):
     deleted_field = "deleted_at"  # show_deleted=true lists soft-deleted stories, deleted_at set
+    soft_delete_flag = "show_deleted"
 
 
 # Kantata hides archived projects (workspaces) and their data, and deleted stories, unless asked.
