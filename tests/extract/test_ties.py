@@ -36,8 +36,8 @@ def test_kantata_ties_across_pages_and_an_interrupted_run(sims, warehouse_url, m
     tie = sims.cases()["modstamp_ties"]["kantata.time_entries"]
     ordered = sorted(expected.values(), key=lambda r: (r["updated_at"], int(r["id"])))
     first_tie = next(i for i, r in enumerate(ordered) if r["updated_at"] == tie)
-    # requests: the first page, the newest-record probe, then one per page
-    restore = interrupt_after(monkeypatch, sims, "kantata", first_tie // 10 + 4, "time_entries")
+    # requests: the size count (too few to window), the first page, the newest-record probe, then one per page
+    restore = interrupt_after(monkeypatch, sims, "kantata", first_tie // 10 + 5, "time_entries")
     with pytest.raises(RetriesExhausted):
         run("kantata", "time_entries", warehouse_url, commit_records=1)  # commit every page
     got = live(warehouse_url, "kantata", "time_entries")

@@ -107,7 +107,7 @@ PROCESS_STORE = LocalStore()
 class PostgresStore:
     """Reservations in `ops.api_allowance` (migration 0005), shared by every process on the
     warehouse; the database's clock orders everyone. One autocommit connection, opened on first
-    use; when the table is missing (an unmigrated warehouse) it falls back to this process."""
+    use; while the table is missing (an unmigrated warehouse) reservations fall back to this process."""
 
     SQL = """INSERT INTO ops.api_allowance AS a (system, allowance, next_at)
              VALUES (%(s)s, %(a)s, clock_timestamp() + make_interval(secs => %(i)s))
@@ -117,11 +117,9 @@ class PostgresStore:
 
     def __init__(self, connect: Callable[[], object]):
         self._connect, self._conn, self._lock = connect, None, threading.Lock()
-        self._fallback: LocalStore | None = None
+        self.fell_back = 0  # reservations made in this process because the table was missing
 
     def reserve(self, system: str, allowance: str, interval: float) -> float:
-        if self._fallback is not None:
-            return self._fallback.reserve(system, allowance, interval)
         from psycopg.errors import UndefinedTable
 
         with self._lock:
@@ -130,11 +128,12 @@ class PostgresStore:
                     self._conn = self._connect()
                     self._conn.autocommit = True
                 return self._conn.execute(self.SQL, {"s": system, "a": allowance, "i": interval}).fetchone()[0]
-            except UndefinedTable:
-                log.warning("ops.api_allowance is missing (warehouse not migrated): pacing %s in this process only",
-                            system)
-                self._fallback = PROCESS_STORE
-        return self._fallback.reserve(system, allowance, interval)
+            except UndefinedTable:  # not migrated yet (the task migrates first thing): this process only
+                if not self.fell_back:
+                    log.warning("ops.api_allowance is missing (warehouse not migrated yet): pacing %s in this "
+                                "process only until it exists", system)
+                self.fell_back += 1
+        return PROCESS_STORE.reserve(system, allowance, interval)
 
     def close(self) -> None:
         with self._lock:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -131,9 +132,25 @@ class StreamRunner:
         self.full_refresh = info.full_refresh
         self._lock()
         try:
-            return self._locked_run(info, interval_window)
+            with self._slot():
+                return self._locked_run(info, interval_window)
         finally:
             self._unlock()
+
+    @contextmanager
+    def _slot(self):
+        """With a warehouse to share them (`connect`), the run's own requests hold one of the
+        system's concurrency slots (`handoff.connectors.limiter`), as each window worker does: a
+        backfill's windows and the minute's runs of every stream together stay under the limit."""
+        if self.connect is None:
+            yield
+            return
+        limiter = Limiter(self.client.system, limit_of(self.client), self.connect)
+        with limiter.slot(wait=self.settings.lock_wait.total_seconds()) as slot:
+            if slot is None:
+                raise StreamBusy(f"{self.stream.table}: every concurrency slot of {self.client.system} stayed busy "
+                                 f"for {self.settings.lock_wait.total_seconds():.0f} s")
+            yield
 
     @property
     def _lock_key(self) -> tuple[int, str]:
@@ -264,6 +281,10 @@ class StreamRunner:
             if behind is None or behind <= 2 * target:
                 return None
             log.info("%s: %d records changed since %s: catching up in windows", s.table, behind, window.start)
+        else:  # a first load or a full refresh: worth windowing only past two windows' worth
+            total = s.count(self.client, None, None)
+            if total is None or total <= 2 * target:
+                return None
         bounds = s.bounds(self.client)
         if bounds is None:
             return None
@@ -284,10 +305,12 @@ class StreamRunner:
         """Read the plan's unfinished windows concurrently into the pipeline; the cursor moves as a
         contiguous prefix of windows is done (`handoff.extract.windows.mark_done`)."""
         s, conn = self.stream, self.conn
+        # The run holds one slot (`_slot`); each window worker takes one of the others while it
+        # reads a window. A system allowing one request at a time reads its windows on the run's slot.
         limit = limit_of(self.client)
-        workers = max(1, min(self.settings.window_workers, limit - 1 if limit > 1 else 1))
+        workers = max(1, min(self.settings.window_workers, limit - 1))
         slots = None
-        if self.connect is not None:
+        if self.connect is not None and limit > 1:
             limiter = Limiter(self.client.system, limit, self.connect)
             slots = lambda: limiter.slot(wait=self.settings.lock_wait.total_seconds())  # noqa: E731
         reader = WindowedPages(s, self.client, plan, state, workers, slots)
