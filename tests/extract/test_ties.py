@@ -69,7 +69,8 @@ def test_salesforce_contact_ties_beyond_a_batch(sims, warehouse_url, monkeypatch
     conn = json.loads(os.environ["AIRFLOW_CONN_HANDOFF_SALESFORCE"])
     conn["extra"]["batch_size"] = "200"
     monkeypatch.setenv("AIRFLOW_CONN_HANDOFF_SALESFORCE", json.dumps(conn))
-    restore = interrupt_after(monkeypatch, sims, "salesforce", 1, "query")
+    # requests: the size count (too few to window), the first batch; then the second batch fails
+    restore = interrupt_after(monkeypatch, sims, "salesforce", 2, "query")
     with pytest.raises(RetriesExhausted):
         run("salesforce", "Contact", warehouse_url, commit_records=1)
     assert len(live(warehouse_url, "salesforce", "Contact")) == 200

@@ -5,19 +5,61 @@ The first world (history.py) fills the CRMs with them; the clock (ticks.py) adds
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from . import clock
 from .clock import DAY, day_iso
-from .firm import HS_STAGES, SERVICES, SF_STAGES
+from .firm import FIRST, HS_STAGES, LAST, SERVICES, SF_STAGES
 from .ids import sf_id
+
+CONTACT_TITLES = ["CIO", "CFO", "Head of Data", "VP Operations", "Procurement Lead"]
+# Contacts whose text needs care in a CSV (Bulk API 2.0 results) or any encoding: embedded
+# newlines (LF and CRLF), double quotes, commas, non-ASCII letters. Every TRICKY_EVERY-th contact
+# gets one, at every scale (no random draw, so the rest of the world is unchanged).
+TRICKY_EVERY = 37
+TRICKY_CONTACTS = [
+    ("Zoë", "Ångström", 'Head of Data, "Platform" & Analytics'),
+    ("José", "Müller-Lüdenscheidt", "Directrice générale\nZürich office"),
+    ("Siobhán", "O'Brien", 'VP, Sales\r\n"EMEA", UK & Ireland'),
+    ("Łukasz", "Żółkiewski", "営業部長 (Sales Director), 東京"),
+    ("Renée", "Dubois", '"Quoted" title\n\nwith a blank line, and a trailing quote"'),
+]
+
+
+@lru_cache(maxsize=4096)
+def _sf_stamp(ts: int) -> str:
+    """One shared string per timestamp: most records of a large world carry the migration's."""
+    return clock.sf_datetime(ts)
 
 
 def sf_record(obj, n, created, modified=None, **fields):
-    rec = {"Id": sf_id(obj, n), **fields, "CreatedDate": clock.sf_datetime(created),
-           "LastModifiedDate": clock.sf_datetime(modified or created),
-           "SystemModstamp": clock.sf_datetime(modified or created)}
+    stamp = _sf_stamp(modified or created)
+    rec = {"Id": sf_id(obj, n), **fields, "CreatedDate": _sf_stamp(created), "LastModifiedDate": stamp,
+           "SystemModstamp": stamp}
     if obj != "User":
         rec["IsDeleted"] = False
     return rec
+
+
+@lru_cache(maxsize=4096)
+def _full_name(first: str, last: str) -> str:
+    return f"{first} {last}"
+
+
+def sf_contact(w, rnd, cn: int, acc: dict, t0: int) -> dict:
+    """Contact number `cn` of account `acc`, created by the data migration at `t0`; one in ten
+    edited since. Every TRICKY_EVERY-th one has a name and title that need quoting in a CSV."""
+    f, la = rnd.choice(FIRST), rnd.choice(LAST)
+    modified = t0 + rnd.randrange(DAY, w.scale.history_days * DAY) if rnd.random() < 0.1 else None
+    title = rnd.choice(CONTACT_TITLES)
+    email_first = f.lower()
+    if cn % TRICKY_EVERY == 5:
+        f, la, title = TRICKY_CONTACTS[(cn // TRICKY_EVERY) % len(TRICKY_CONTACTS)]
+    domain = acc["Name"].split()[0].lower()
+    rec = sf_record("Contact", cn, t0, modified, AccountId=acc["Id"], FirstName=f, LastName=la,
+                    Name=_full_name(f, la), Email=f"{email_first}.{cn}@{domain}.example", Title=title,
+                    CurrencyIsoCode=acc["CurrencyIsoCode"], OwnerId=acc["OwnerId"])
+    return w.sf["Contact"].put(rec["Id"], rec)
 
 
 def sf_opportunity(w, rnd, on, acc, created) -> dict:

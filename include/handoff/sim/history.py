@@ -16,7 +16,7 @@ import numpy as np
 from . import clock
 from .billing import add_currency_rates, issue_invoice, record_payment
 from .clock import DAY, day_iso
-from .crm import hs_deal, hs_object, sf_opportunity, sf_record
+from .crm import hs_deal, hs_object, sf_contact, sf_opportunity, sf_record
 from .firm import (
     CO_A,
     CO_B,
@@ -177,6 +177,8 @@ def _salesforce(w, rnd) -> None:
         users.append(u["Id"])
     w.sf_accounts = []
     contacts_per = max(6, -(-240 // s.accounts))  # >200 contacts share the migration stamp, even in tiny
+    if s.sf_contacts:  # a scale with a given number of contacts (bench:N,contacts=M), spread over the accounts
+        contacts_per = 0
     cn = 0
     for a in range(s.accounts):
         cur = rnd.choices(["USD", "GBP", "EUR"], weights=[6, 3, 2])[0]
@@ -187,15 +189,10 @@ def _salesforce(w, rnd) -> None:
             BillingCountry={"USD": "United States", "GBP": "United Kingdom", "EUR": "Germany"}[cur],
             Website=f"www.{name.split()[0].lower()}.example", CurrencyIsoCode=cur, OwnerId=rnd.choice(users)))
         w.sf_accounts.append(acc["Id"])
-        for _ in range(contacts_per):
+        per = contacts_per or s.sf_contacts // s.accounts + (a < s.sf_contacts % s.accounts)
+        for _ in range(per):
             cn += 1
-            f, la = rnd.choice(FIRST), rnd.choice(LAST)
-            modified = t0 + rnd.randrange(DAY, s.history_days * DAY) if rnd.random() < 0.1 else None
-            w.sf["Contact"].put(sf_id("Contact", cn), sf_record(
-                "Contact", cn, t0, modified, AccountId=acc["Id"], FirstName=f, LastName=la, Name=f"{f} {la}",
-                Email=f"{f.lower()}.{cn}@{name.split()[0].lower()}.example", Title=rnd.choice(
-                    ["CIO", "CFO", "Head of Data", "VP Operations", "Procurement Lead"]),
-                CurrencyIsoCode=cur, OwnerId=acc["OwnerId"]))
+            sf_contact(w, rnd, cn, acc, t0)
     w.cases["modstamp_ties"]["salesforce.Contact"] = clock.sf_datetime(t0)
     for rid in sorted(w.sf["Contact"].rows)[3::97][:3]:  # a few deleted contacts (queryAll / deleted)
         ts = w.now - rnd.randrange(1, 12) * DAY

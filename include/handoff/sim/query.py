@@ -43,7 +43,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
 class Column:
     name: str                 # lower-cased source column, or '*'
     alias: str | None = None
-    func: str | None = None   # 'to_char'
+    func: str | None = None   # 'to_char', 'count' (SOQL COUNT())
     fmt: str | None = None
 
     @property
@@ -139,6 +139,9 @@ class _Parser:
             return Column("*")
         name = self.take("name")
         col = Column(name.lower())
+        if name.upper() == "COUNT" and self.peek() == ("punct", "(") and self.peek(1) == ("punct", ")"):
+            self.i += 2  # SOQL's COUNT(): the number of matching rows, no records
+            return Column("count()", func="count")
         if self.peek() == ("punct", "("):
             if name.upper() != "TO_CHAR":
                 raise QueryError(f"function {name} is not supported")

@@ -1,5 +1,6 @@
-"""Salesforce REST: OAuth2 client credentials, SOQL query/queryAll with snapshot query locators,
-getDeleted, Sforce-Limit-Info, errors as JSON arrays."""
+"""Salesforce REST: OAuth2 client credentials, SOQL query/queryAll with snapshot query locators
+(and `SELECT COUNT()`), getDeleted, describe, Bulk API 2.0 query jobs (`sf_bulk.py`),
+Sforce-Limit-Info, errors as JSON arrays."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 
 from . import clock
 from .http import ApiError, SystemServer
+from .sf_bulk import BulkJobs
 from .soql import SoqlError, execute
 
 API = r"/services/data/(?P<ver>v\d+\.\d+)"
@@ -21,6 +23,7 @@ class SalesforceServer(SystemServer):
         self.locators: dict[str, dict] = {}
         self._loc_ids = itertools.count(1)
         self._loc_lock = threading.Lock()
+        self.bulk = BulkJobs(self)
         super().__init__(*a, **kw)
 
     def add_routes(self):
@@ -30,6 +33,12 @@ class SalesforceServer(SystemServer):
         self.route("GET", API + r"/query/(?P<loc>01g\w+)-(?P<pos>\d+)", self.more)
         self.route("GET", API + r"/queryAll/(?P<loc>01g\w+)-(?P<pos>\d+)", self.more)
         self.route("GET", API + r"/sobjects/(?P<obj>\w+)/deleted/?", self.deleted)
+        self.bulk.add_routes(API)
+
+    def admin(self, req):
+        if req.path == "/__sim/bulk" and req.method in ("GET", "POST"):
+            return self.bulk.admin(req)
+        return super().admin(req)
 
     # ---- auth / errors ------------------------------------------------------------------
     def token(self, req):
@@ -87,9 +96,11 @@ class SalesforceServer(SystemServer):
         if not q:
             raise ApiError(400, "A query string has to be specified", "MALFORMED_QUERY")
         try:
-            obj, fields, rows = execute(self.world.sf, q, include_deleted)
+            obj, fields, rows, count_only = execute(self.world.sf, q, include_deleted)
         except SoqlError as e:
             raise ApiError(400, str(e), e.code) from None
+        if count_only:  # SELECT COUNT(): the number in totalSize, no records
+            return {"totalSize": len(rows), "done": True, "records": []}
         snap = {"obj": obj, "fields": fields, "rows": rows, "batch": self._batch_size(req),
                 "kind": "queryAll" if include_deleted else "query"}
         with self._loc_lock:
