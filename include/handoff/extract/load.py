@@ -14,6 +14,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import accumulate
 
 from psycopg import sql
 
@@ -222,18 +223,15 @@ class RawLoader:
 
     def created_histogram(self) -> tuple[array, array]:
         """The snapshot's distribution: (each creation second, as epoch seconds ascending; how many
-        rows were created up to and including it). Streamed by COPY: 16 bytes a distinct second."""
-        seconds, upto = array("q"), array("q")
-        n = 0
-        with self.conn.cursor() as cur:
-            with cur.copy(sql.SQL("COPY (SELECT floor(extract(epoch FROM created))::bigint AS s, count(*) FROM {} "
-                                  "GROUP BY 1 ORDER BY 1) TO STDOUT").format(self.created_stage)) as cp:
-                cp.set_types(["int8", "int8"])
-                for s, c in cp.rows():
-                    n += c
-                    seconds.append(s)
-                    upto.append(n)
-        return seconds, upto
+        rows were created up to and including it), 16 bytes a distinct second. One row back: two
+        comma-joined lists (parsing 1M rows one by one costs seconds, a split a tenth of one)."""
+        seconds, counts = self.conn.execute(
+            sql.SQL("""SELECT coalesce(string_agg(s::text, ',' ORDER BY s), ''), coalesce(string_agg(c::text, ',' ORDER BY s), '')
+                       FROM (SELECT floor(extract(epoch FROM created))::bigint AS s, count(*) AS c FROM {} GROUP BY 1) h""")
+            .format(self.created_stage)).fetchone()
+        if not seconds:
+            return array("q"), array("q")
+        return array("q", map(int, seconds.split(","))), array("q", accumulate(map(int, counts.split(","))))
 
     def missing_created(self, since: datetime | None, before: datetime) -> list[str]:
         """Snapshot ids created in [since, before) (since None: from the beginning) absent from the
