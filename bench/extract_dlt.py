@@ -28,7 +28,16 @@ def main() -> None:
     ap.add_argument("--work", required=True)
     ap.add_argument("--format", choices=["insert_values", "csv"], required=True)
     ap.add_argument("--first-load", action="store_true", help="append into the empty table instead of merging")
+    ap.add_argument("--since", default=INITIAL, help="the incremental's initial value (load what changed since)")
+    ap.add_argument("--parallel", action="store_true",
+                    help="dlt's parallel options on: a parallelized resource, extract/normalize/load workers")
     a = ap.parse_args()
+    if a.parallel:
+        import os
+
+        for k, v in {"EXTRACT__WORKERS": "8", "NORMALIZE__WORKERS": "2", "LOAD__WORKERS": "4",
+                     "EXTRACT__MAX_PARALLEL_ITEMS": "20"}.items():
+            os.environ.setdefault(k, v)
 
     import dlt
     from dlt.sources.rest_api import rest_api_source
@@ -44,11 +53,12 @@ def main() -> None:
             "name": "time_entries",
             "primary_key": "id",
             "write_disposition": "merge",
+            "parallelized": a.parallel,
             "endpoint": {
                 "path": TIME_ENTRIES.lstrip("/"),
                 "params": {
                     "per_page": PER_PAGE, **LIST_PARAMS,
-                    "updated_after": {"type": "incremental", "cursor_path": "updated_at", "initial_value": INITIAL},
+                    "updated_after": {"type": "incremental", "cursor_path": "updated_at", "initial_value": a.since},
                 },
                 "data_selector": "time_entries.*",
                 "paginator": {"type": "page_number", "base_page": 1, "page_param": "page",
