@@ -193,3 +193,17 @@ def test_guard_refuses_a_mass_delete(entries, warehouse_url):
 
     res, served = sweep(entries, warehouse_url, apply=True, max_delete_share=0.5)  # the deletes are real
     assert res.gone == sorted(doomed) and served < 2 * math.ceil(N / 200)
+
+
+def test_the_runners_sweep_finds_deletes_by_counts(entries, warehouse_url):
+    """The scheduled run that sweeps (reconcile cadence due) finds hard deletes through the count
+    sweep: exactly the deleted ids, for a fraction of the full listing's 100 pages."""
+    held = sorted(raw_rows(warehouse_url, "kantata", "time_entries"), key=int)
+    gone = [held[10], held[len(held) // 2], held[-300]]
+    for rid in gone:
+        kt_hard_delete(entries, rid)
+    r = run("kantata", "time_entries", warehouse_url, reconcile_every=timedelta(0), lookback=timedelta(minutes=10))
+    assert r.swept and r.deletes == 3
+    rows = raw_rows(warehouse_url, "kantata", "time_entries")
+    assert sorted(k for k, (_, deleted) in rows.items() if deleted) == sorted(gone)
+    assert 0 < r.sweep_requests < 100 // 2

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from handoff.extract import windows
+from handoff.extract import pipeline, windows
 from handoff.extract.runner import ExtractSettings, StreamRunner
 from handoff.extract.sources import get_source
 
@@ -38,14 +38,23 @@ def mark_done(conn, stream, batch_id, plan, finished):
     done["n"] += len(finished)
     if point == "in_commit" and done["n"] >= 3:
         park()
-    if done["n"] >= 2:  # committed right after this returns: park a worker a moment later
-        threading.Timer(0.2, two_done.set).start()
     return cursor
 
 
 windows.mark_done = mark_done
 runner_module = sys.modules["handoff.extract.runner"]
 runner_module.mark_done = mark_done
+
+original_commit = pipeline.WritePipeline._commit
+
+
+def commit(self, batch):
+    original_commit(self, batch)
+    if done["n"] >= 2:  # two windows committed as done: a worker parks mid-window
+        two_done.set()
+
+
+pipeline.WritePipeline._commit = commit
 
 if point == "mid_window":
     stream_cls = type(get_source("kantata").stream("time_entries"))

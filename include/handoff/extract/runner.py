@@ -47,11 +47,13 @@ from handoff.extract.pipeline import WritePipeline
 from handoff.extract.runlog import RunInfo, RunLog
 from handoff.extract.state import StreamState, advance_state, load_state
 from handoff.extract.stream import Stream, Window, parse_ts
+from handoff.extract.sweep import sweep_deletes
 from handoff.extract.windows import STATE_KEY, Plan, WindowedPages, mark_done, plan_windows, save_plan
 from handoff.warehouse.migrate import ensure_ready
 
 log = logging.getLogger(__name__)
 MAX_SKIPPED = 200  # cursor timestamps skipped between two sweeps (one a minute at a 15-minute cadence)
+FULL_LISTING_MAX = 4000  # live rows up to which a full id listing (20 pages) is cheaper than count bisection
 LOCK_NAMESPACE = 0x48414E45  # advisory lock class id of stream locks ("HANE"); object id = hashtext(stream)
 
 
@@ -90,6 +92,7 @@ class RunResult:
     requests: int = 0
     swept: bool = False
     windows: int = 0  # windows read by a windowed load in this run
+    sweep_requests: int = 0  # API requests the delete sweep spent
     cursor: datetime | None = None
     schema_changes: list = field(default_factory=list)
 
@@ -252,7 +255,7 @@ class StreamRunner:
             result.changed += n
             log.info("%s: snapshot of %d ids, %d missing marked deleted", s.table, len(landed.live_ids), n)
         elif sweeping:
-            self._sweep(loader, runlog, result, raw_was_empty)
+            self._sweep(loader, runlog, result, raw_was_empty, state)
 
     def _windowed_plan(self, window: Window, state: StreamState, runlog: RunLog) -> Plan | None:
         """The windows this run reads concurrently before its incremental tail, or None (sequential).
@@ -277,13 +280,13 @@ class StreamRunner:
                                 "AND outcome = 'success'", (s.source, s.name)).fetchone()[0]
             if last is not None and datetime.now(UTC) - last < self.settings.catchup_after:
                 return None
-            behind = s.count(self.client, window.start, None) if window.start else None
-            if behind is None or behind <= 2 * target:
-                return None
-            log.info("%s: %d records changed since %s: catching up in windows", s.table, behind, window.start)
-        else:  # a first load or a full refresh: worth windowing only past two windows' worth
-            total = s.count(self.client, None, None)
+            total = s.count(self.client, window.start, None) if window.start else None
             if total is None or total <= 2 * target:
+                return None
+            log.info("%s: %d records changed since %s: catching up in windows", s.table, total, window.start)
+        else:  # a first load or a full refresh: worth windowing past two windows' worth (or Bulk's size)
+            total = s.count(self.client, None, None)
+            if total is None or (total <= 2 * target and not s.prefers_window(self.client, total)):
                 return None
         bounds = s.bounds(self.client)
         if bounds is None:
@@ -292,7 +295,7 @@ class StreamRunner:
         if window.mode == "incremental" and window.start is not None:
             oldest = max(oldest, window.start)
         windows = plan_windows(s, self.client, oldest, newest, target)
-        if len(windows) < 2:
+        if len(windows) < 2 and not s.prefers_window(self.client, total):
             return None
         if window.mode == "incremental" and window.start is not None:
             windows[0] = (window.start, windows[0][1])
@@ -386,7 +389,8 @@ class StreamRunner:
         last = state.extra.get("reconciled_at")
         return not last or datetime.now(UTC) - datetime.fromisoformat(last) >= self.settings.reconcile_every
 
-    def _sweep(self, loader: RawLoader, runlog: RunLog, result: RunResult, raw_was_empty: bool) -> None:
+    def _sweep(self, loader: RawLoader, runlog: RunLog, result: RunResult, raw_was_empty: bool,
+               state: StreamState) -> None:
         """Deletion sweeps at the reconcile cadence: the system's full listing of deleted records,
         and/or the live-id reconciliation; the cadence's clock moves only when they succeed."""
         s, conn, now = self.stream, self.conn, datetime.now(UTC)
@@ -398,15 +402,32 @@ class StreamRunner:
             self._apply_tombstones(loader, runlog, result, tombs, "listed")
         # On a first load everything in raw was listed by this very run: nothing to reconcile.
         if s.reconcile and not raw_was_empty:
-            self._reconcile(loader, runlog, result)
+            self._reconcile(loader, runlog, result, state)
         with conn.transaction():  # what the proof skipped was read again by this run
             advance_state(conn, s.source, s.name, runlog.batch_id, None,
                           {"reconciled_at": now.isoformat(), "skipped": []})
 
-    def _reconcile(self, loader: RawLoader, runlog: RunLog, result: RunResult) -> None:
+    def _reconcile(self, loader: RawLoader, runlog: RunLog, result: RunResult, state: StreamState) -> None:
         """Hard deletes: ids raw holds that the system no longer lists (each confirmed by id).
-        The listing streams into a session stage; the difference is computed in Postgres."""
+
+        A stream that can count by creation time (`count_created`: Kantata) compares counts and
+        lists only the ranges that differ, plus a rotating slice of history that is listed in full
+        once a day (`handoff.extract.sweep`): a few requests where a full listing costs one per
+        page. Otherwise the full listing streams into a session stage and the difference is
+        computed in Postgres."""
         s = self.stream
+        cursor = result.cursor or state.cursor_ts
+        if hasattr(s, "count_created") and cursor is not None and loader.live_count() > FULL_LISTING_MAX:
+            every = self.settings.reconcile_every
+            before = self.client.requests
+            found = sweep_deletes(s, self.client, loader, state, cursor - self.settings.lookback,
+                                  batch_id=runlog.batch_id, guard=self._guard_deletes,
+                                  slices=max(1, round(timedelta(days=1) / every)) if every else 96)
+            self._apply_tombstones(loader, runlog, result, [Tombstone(i, None) for i in found.gone], "confirmed")
+            result.sweep_requests = self.client.requests - before
+            log.info("%s: delete sweep: %s", s.table, found.describe())
+            return
+        before = self.client.requests
         loader.clear_live_ids()
         listed = 0
         for chunk in s.live_ids(self.client):
@@ -418,6 +439,7 @@ class StreamRunner:
         self._guard_deletes(len(gone), held, f"reconciliation against {listed} listed ids")
         self._apply_tombstones(loader, runlog, result, [Tombstone(i, None) for i in sorted(gone)], "confirmed")
         loader.clear_live_ids()
+        result.sweep_requests = self.client.requests - before
         log.info("%s: reconciled %d listed ids; %d missing, %d confirmed deleted", s.table, listed,
                  len(missing), len(gone))
 

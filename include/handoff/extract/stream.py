@@ -112,6 +112,11 @@ class Stream:
         system cannot say (or holds nothing), and first loads walk it in one sequential window."""
         return None
 
+    def prefers_window(self, client: SystemClient, total: int) -> bool:
+        """Whether a first load or full refresh of `total` records is read as a windowed load even
+        when it fits one window (Salesforce: past `bulk_threshold`, one Bulk API job)."""
+        return False
+
     def live_ids(self, client: SystemClient) -> Iterator[list[str]]:
         """Every id the system still lists (reconciliation)."""
         raise NotImplementedError

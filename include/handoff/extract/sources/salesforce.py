@@ -83,11 +83,13 @@ class SalesforceStream(Stream):
             ends.append(parse_ts(records[0].get("SystemModstamp")))
         return None if None in ends else (ends[0], ends[1])
 
+    def prefers_window(self, client: Client, total: int) -> bool:
+        return total >= _bulk_threshold(client)
+
     def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         if window.mode == "window":
             n = self.count(client, window.start, window.end)
-            threshold = int(client.setting("bulk_threshold") or 10000)
-            if n >= threshold:
+            if n >= _bulk_threshold(client):
                 yield from self._bulk_pages(client, window, n)
                 return
         for n, body in enumerate(client.query(self.soql(client, window), include_deleted=True), start=1):
@@ -120,3 +122,7 @@ SOURCE = Source(
         SalesforceStream("User", models.SfUser),
     ],
 )
+
+
+def _bulk_threshold(client: Client) -> int:
+    return int(client.setting("bulk_threshold") or 10000)
