@@ -35,7 +35,7 @@ class System:
 # Order matters only for the simulators' ports: HANDOFF_SIM_PORT_BASE + position.
 SYSTEMS: tuple[System, ...] = (
     System("salesforce", "crm", "Salesforce", {"api_version": "62.0", "batch_size": None, "bulk_threshold": "10000",
-                                               "bulk_max_records": "50000"}, ("fields_",)),
+                                               "bulk_max_records": "10000"}, ("fields_",)),
     System("hubspot", "crm", "HubSpot", setting_prefixes=("properties_",)),
     System("kantata", "psa", "Kantata OX"),
     System("workday", "hris", "Workday", {"tenant": "handoff", "report_owner": "ISU_Handoff"}),

@@ -4,7 +4,8 @@
 Settings (connection extra): `api_version` (default 62.0), `batch_size` (Sforce-Query-Options),
 `fields_<Object>` (extra fields to select, comma list), `bulk_threshold` (records in a window
 from which the extract reads it through Bulk API 2.0; default 10000), `bulk_max_records`
-(`maxRecords` of each Bulk results chunk; default 50000).
+(`maxRecords` of each Bulk results chunk; default 10000: a chunk is held whole while its rows
+are handed out, once per concurrent window).
 
 Bulk API 2.0 (`bulk_query`): create a `queryAll`/`query` job, poll it with a bounded backoff,
 read its CSV results chunk by chunk following `Sforce-Locator`, and give each row the JSON
@@ -151,7 +152,7 @@ class Client(SystemClient, hook=Hook):
             wait = min(poll.cap, wait * 2)
 
     def _bulk_results(self, jid: str, obj: str, types: dict[str, str]) -> Iterator[list[dict]]:
-        max_records = int(self.setting("bulk_max_records") or 50000)
+        max_records = int(self.setting("bulk_max_records") or 10000)
         url_base = f"/{self.api}/sobjects/{obj}/"
         locator = None
         while True:

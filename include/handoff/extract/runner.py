@@ -48,7 +48,15 @@ from handoff.extract.runlog import RunInfo, RunLog
 from handoff.extract.state import StreamState, advance_state, load_state
 from handoff.extract.stream import Stream, Window, parse_ts
 from handoff.extract.sweep import sweep_deletes
-from handoff.extract.windows import STATE_KEY, Plan, WindowedPages, mark_done, plan_windows, save_plan
+from handoff.extract.windows import (
+    STATE_KEY,
+    Plan,
+    WindowedPages,
+    mark_done,
+    plan_windows,
+    save_plan,
+    window_size,
+)
 from handoff.warehouse.migrate import ensure_ready
 
 log = logging.getLogger(__name__)
@@ -292,26 +300,29 @@ class StreamRunner:
         if bounds is None:
             return None
         oldest, newest = bounds
-        if window.mode == "incremental" and window.start is not None:
-            oldest = max(oldest, window.start)
-        windows = plan_windows(s, self.client, oldest, newest, target)
+        since = window.start if window.mode == "incremental" else None
+        if since is not None:
+            oldest = max(oldest, since)
+        workers = self._window_workers()
+        windows = plan_windows(s, self.client, since, oldest, newest, total,
+                               window_size(total, target, workers, s.min_window(self.client)), workers)
         if len(windows) < 2 and not s.prefers_window(self.client, total):
             return None
-        if window.mode == "incremental" and window.start is not None:
-            windows[0] = (window.start, windows[0][1])
         plan = Plan(windows, started_at=datetime.now(UTC).isoformat())
         save_plan(conn, s, runlog.batch_id, plan)
         return plan
+
+    def _window_workers(self) -> int:
+        """The run holds one slot (`_slot`); each window worker takes one of the others while it
+        reads a window. A system allowing one request at a time reads its windows on the run's slot."""
+        return max(1, min(self.settings.window_workers, limit_of(self.client) - 1))
 
     def _run_windows(self, plan: Plan, pipeline: WritePipeline, state: StreamState, runlog: RunLog,
                      result: RunResult) -> None:
         """Read the plan's unfinished windows concurrently into the pipeline; the cursor moves as a
         contiguous prefix of windows is done (`handoff.extract.windows.mark_done`)."""
         s, conn = self.stream, self.conn
-        # The run holds one slot (`_slot`); each window worker takes one of the others while it
-        # reads a window. A system allowing one request at a time reads its windows on the run's slot.
-        limit = limit_of(self.client)
-        workers = max(1, min(self.settings.window_workers, limit - 1))
+        limit, workers = limit_of(self.client), self._window_workers()
         slots = None
         if self.connect is not None and limit > 1:
             limiter = Limiter(self.client.system, limit, self.connect)

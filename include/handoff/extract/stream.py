@@ -29,6 +29,9 @@ class Window:
     start: datetime | None = None
     end: datetime | None = None
     advance_cursor: bool = True
+    # `end` was already in the past when the window was planned (a windowed load's windows but its
+    # last): nothing written from now on can enter it, so a walk needs no newest-record probe.
+    closed: bool = False
 
     def describe(self) -> str:
         s = self.start.isoformat() if self.start else "-inf"
@@ -111,6 +114,17 @@ class Stream:
         """The oldest and newest modification time the system holds, from cheap requests; None: the
         system cannot say (or holds nothing), and first loads walk it in one sequential window."""
         return None
+
+    def modified_at_offset(self, client: SystemClient, since: datetime | None, offset: int) -> datetime | None:
+        """The modification time of the record at `offset` in modification order from `since`
+        (one cheap request), or None when the system cannot say: windowed loads then size their
+        windows by bisecting time with `count` instead of cutting at quantiles."""
+        return None
+
+    def min_window(self, client: SystemClient) -> int:
+        """The fewest records worth a window of their own (Salesforce: `bulk_threshold`, below
+        which a window would be read through REST instead of one Bulk job)."""
+        return 1
 
     def prefers_window(self, client: SystemClient, total: int) -> bool:
         """Whether a first load or full refresh of `total` records is read as a windowed load even

@@ -23,6 +23,7 @@ def verified_walk(
     resolution: timedelta = timedelta(seconds=1),
     cap: int | None = None,
     max_restarts: int = 8,
+    closed: bool = False,
 ) -> Iterator[tuple[list[dict], str]]:
     """Offset paging, ascending on the modification time, that never skips a record.
 
@@ -44,7 +45,14 @@ def verified_walk(
     A group of ties larger than a page at the bound is walked as [t, t + resolution), bounded the
     same way. `cap` is a per-query offset limit (HubSpot 10,000, NetSuite 100,000): past it the
     walk re-anchors at the last modification time seen.
+
+    `closed`: [start, end) is already a range nothing can enter (its end is in the past: a windowed
+    load's planned window), so it is walked as such at once, without the first page and the
+    newest-record probe that bound an open range.
     """
+    if closed and end is not None:
+        yield from _stable_walk(fetch, start, end, page_size, modified_of, cap, max_restarts)
+        return
     since, empty = start, 0
     while True:
         records, more, _ = fetch(since, end, 0)

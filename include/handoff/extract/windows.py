@@ -25,6 +25,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,11 +68,60 @@ class Plan:
         return end
 
 
-def plan_windows(stream: Stream, client: SystemClient, oldest: datetime, newest: datetime,
-                 target: int) -> list[tuple[datetime | None, datetime]]:
-    """Windows of about `target` records covering [-inf, newest + resolution), by bisecting time
-    with the API's count (about two count requests per window). A second holding more than
-    `target` records stays one window (its walk pages through the ties)."""
+def window_size(total: int, target: int, workers: int, minimum: int = 1) -> int:
+    """Records per window: the stream's target, smaller when that leaves fewer than three windows
+    per worker (the last windows of a load run with fewer workers busy: small ones end it sooner),
+    but not under the stream's `minimum` (`Stream.min_window`)."""
+    return max(1, minimum, min(target, -(-total // (3 * max(1, workers)))))
+
+
+def plan_windows(stream: Stream, client: SystemClient, since: datetime | None, oldest: datetime, newest: datetime,
+                 total: int, target: int, workers: int = 1) -> list[tuple[datetime | None, datetime]]:
+    """Windows of about `target` records covering [since, newest + resolution) (since None: from
+    the beginning). Cut at quantiles when the stream can say the modification time at an offset
+    (`Stream.modified_at_offset`: one request per cut, sent by `workers` clients at once);
+    otherwise by bisecting time with counts (about two requests per window)."""
+    k = -(-total // target)
+    if k < 2:
+        return [(since, newest + stream.resolution)]
+    cuts = _quantile_cuts(stream, client, since, total, k, workers)
+    if cuts is None:
+        windows = _bisect(stream, client, oldest, newest, target)
+    else:
+        edges = [c for c in sorted(set(cuts)) if c > oldest and c <= newest]
+        bounds = [oldest, *edges, newest + stream.resolution]
+        windows = list(zip(bounds[:-1], bounds[1:], strict=True))
+    windows[0] = (since, windows[0][1])  # nothing older than the oldest, but never leave a gap
+    log.info("%s: %d records in %d windows of about %d (%s, newest %s)", stream.table, total, len(windows),
+             target, "cut at quantiles" if cuts is not None else "bisected by counts", newest)
+    return windows
+
+
+def _quantile_cuts(stream: Stream, client: SystemClient, since, total: int, k: int,
+                   workers: int) -> list[datetime] | None:
+    offsets = [round(i * total / k) for i in range(1, k)]
+    first = stream.modified_at_offset(client, since, offsets[0])
+    if first is None:
+        return None
+    cuts = [first]
+    rest = offsets[1:]
+    if rest:
+        clients = [client.clone() for _ in range(max(1, min(workers, len(rest))))]
+        try:
+            with ThreadPoolExecutor(len(clients)) as pool:
+                found = list(pool.map(lambda i: stream.modified_at_offset(clients[i % len(clients)], since, rest[i]),
+                                      range(len(rest))))
+        finally:
+            for c in clients:
+                client.requests += c.requests
+                client.retries += c.retries
+                c.close()
+        cuts += [c for c in found if c is not None]
+    return cuts
+
+
+def _bisect(stream: Stream, client: SystemClient, oldest: datetime, newest: datetime,
+            target: int) -> list[tuple[datetime | None, datetime]]:
     res = stream.resolution
     end = newest + res
     total = stream.count(client, oldest, end) or 0
@@ -96,12 +146,7 @@ def plan_windows(stream: Stream, client: SystemClient, oldest: datetime, newest:
             merged[-1][1], merged[-1][2] = b, merged[-1][2] + n
         else:
             merged.append([a, b, n])
-    windows: list[tuple[datetime | None, datetime]] = [(a, b) for a, b, _ in merged]
-    if windows:
-        windows[0] = (None, windows[0][1])  # nothing is older than the oldest, but a first window
-    log.info("%s: %d records in %d windows of about %d (oldest %s, newest %s)", stream.table, total,
-             len(windows), target, oldest, newest)
-    return windows
+    return [(a, b) for a, b, _ in merged]
 
 
 def _floor(delta: timedelta, res: timedelta) -> timedelta:
@@ -153,7 +198,8 @@ class WindowedPages:
                         if self.slots is not None and slot is None:
                             raise TimeoutError(f"{self.stream.table}: no concurrency slot of {client.system} "
                                                "freed in time (every slot busy)")
-                        w = Window("window", start, end, advance_cursor=False)
+                        w = Window("window", start, end, advance_cursor=False,
+                                   closed=i < len(self.plan.windows) - 1)
                         t = time.monotonic()
                         pages = 0
                         for page in self.stream.pages(client, w, self.state):

@@ -65,6 +65,10 @@ class KantataStream(Stream):
             ends.append(parse_ts(records[0].get("updated_at")))
         return None if None in ends else (ends[0], ends[1])
 
+    def modified_at_offset(self, client: Client, since, offset: int):
+        records, _ = client.list(self.name, self._params(since, None, per_page=1, page=offset + 1))
+        return parse_ts(records[0].get("updated_at")) if records else None
+
     def pages(self, client: Client, window: Window, state: StreamState) -> Iterator[Page]:
         params = self._params
         embed = self.options.get("embed", ())
@@ -83,7 +87,8 @@ class KantataStream(Stream):
             return max((parse_ts(r.get("updated_at")) for r in records), default=None)
 
         for records, label in verified_walk(fetch, newest, window.start, window.end, PER_PAGE,
-                                            lambda r: parse_ts(r.get("updated_at")), resolution=SECOND):
+                                            lambda r: parse_ts(r.get("updated_at")), resolution=SECOND,
+                                            closed=window.closed):
             yield Page(records, label)
 
     def live_ids(self, client: Client) -> Iterator[list[str]]:

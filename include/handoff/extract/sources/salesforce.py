@@ -83,6 +83,9 @@ class SalesforceStream(Stream):
             ends.append(parse_ts(records[0].get("SystemModstamp")))
         return None if None in ends else (ends[0], ends[1])
 
+    def min_window(self, client: Client) -> int:
+        return _bulk_threshold(client)
+
     def prefers_window(self, client: Client, total: int) -> bool:
         return total >= _bulk_threshold(client)
 
