@@ -315,6 +315,14 @@ def _run_child(cmd: list[str], env: dict, timeout: float) -> dict:
                            f"{proc.stderr[-3000:]}")
     out = json.loads(lines[-1].removeprefix("RESULT "))
     out["process_s"] = round(time.perf_counter() - t, 2)  # the whole child: interpreter, imports, warm-up
+    if os.environ.get("BENCH_LOG_DIR"):  # each child's whole log, for a closer look
+        log_dir = Path(os.environ["BENCH_LOG_DIR"])
+        log_dir.mkdir(parents=True, exist_ok=True)
+        (log_dir / f"child-{time.time_ns()}.log").write_text(proc.stdout + proc.stderr)
+    warnings = [ln[-300:] for ln in (proc.stderr + proc.stdout).splitlines()
+                if "warning" in ln.lower() or "retry" in ln.lower()]
+    if warnings:
+        out["warnings"] = warnings[-20:]
     return out
 
 

@@ -115,3 +115,24 @@ def test_unmigrated_warehouse_falls_back_to_the_process(warehouse_admin_url):
                   PostgresStore(lambda: psycopg.connect(warehouse_admin_url)))
     times = _send_times(pacer, 5, threads=1)
     assert len(times) == 5 and pacer.store.fell_back == 5
+
+
+def test_a_thread_that_wakes_late_takes_a_new_turn(monkeypatch):
+    """Sent late, a request lands beside the ones scheduled after it: it takes a new turn instead."""
+    from handoff.connectors import pacing
+
+    real_sleep = pacing.time.sleep
+    oversleep = [0.3]
+
+    class SlowClock:
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(s):
+            real_sleep(s + oversleep.pop() if oversleep else s)
+
+    monkeypatch.setattr(pacing, "time", SlowClock)
+    pacer = Pacer("kantata", (Allowance("rate", 10, 1.0),), LocalStore())
+    pacer.before_request("/x")  # the first turn is now: no sleep
+    pacer.before_request("/x")  # its turn in 0.11 s; the thread wakes 0.3 s late: a new turn
+    assert pacer.late_turns == 1
