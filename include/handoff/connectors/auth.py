@@ -49,6 +49,8 @@ class OAuthClientCredentials(TokenAuth):
         client.session.auth = None
         if self.token is None:
             self.renew(client)
+        else:  # a clone starts from its parent's token
+            client.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def renew(self, client: SystemClient) -> None:
         form = {

@@ -25,6 +25,7 @@ time would dominate. Secrets (client secret, tokens, Authorization headers) are 
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -226,8 +227,9 @@ class SystemClient:
         """A fresh `handoff.connectors.auth` object for this system."""
         raise NotImplementedError
 
-    def __init__(self, conn_id: str, policy: RetryPolicy | None = None):
-        self.conn_id, self.auth = conn_id, self.make_auth()
+    def __init__(self, conn_id: str, policy: RetryPolicy | None = None, *, auth=None):
+        """`auth`: an authentication state to start from (a clone's: its token, no new request)."""
+        self.conn_id, self.auth = conn_id, auth if auth is not None else self.make_auth()
         self.system = self.hook_class.system
         self.policy = policy or RetryPolicy()
         self.hook = self.hook_class(conn_id)
@@ -253,7 +255,8 @@ class SystemClient:
     def clone(self) -> SystemClient:
         """A client of its own on the same connection and allowance store (one per worker thread:
         a requests session is not shared between threads)."""
-        other = type(self)(self.conn_id, self.policy)
+        other = type(self)(self.conn_id, self.policy, auth=copy.copy(self.auth))  # the same token, no request
+        other.base_url = self.base_url  # as the token response may have moved it (Salesforce instance_url)
         other.pacer.store = self.pacer.store
         return other
 

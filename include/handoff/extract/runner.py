@@ -231,8 +231,11 @@ class StreamRunner:
         plan = self._windowed_plan(window, state, runlog)
         if plan is not None:
             self._run_windows(plan, pipeline, state, runlog, result)
-            state = load_state(conn, s.source, s.name)  # the windows moved the cursor: the tail reads on
-            window = Window(window.mode, state.cursor_ts - self.settings.lookback if state.cursor_ts else None)
+            # The windows moved the cursor; the tail reads what changed meanwhile, incrementally, and
+            # around the cursor's own second when the windows read all of it (the proof).
+            self._prove_cursor(pipeline.landed, load_state(conn, s.source, s.name), runlog)
+            state = load_state(conn, s.source, s.name)
+            window = Window("incremental", state.cursor_ts - self.settings.lookback if state.cursor_ts else None)
             pipeline.window = window
         windows, leaving = self._proven_windows(window, state, runlog, sweeping)
         if leaving is not None:
