@@ -201,7 +201,9 @@ def test_connections_are_the_clis(compose: dict, services: dict) -> None:
     sim_urls = {system: f"http://simulators:{base + i}" for i, system in enumerate(SYSTEMS)}
     warehouse = (f"postgresql://{bootstrap.ROLES['loader']}:<HANDOFF_LOADER_PASSWORD>@postgres:5432/"
                  f"{bootstrap.WAREHOUSE_DB}")
-    expected = connection_env(sim_urls, "<HANDOFF_SIM_CLIENT_ID>", "<HANDOFF_SIM_CLIENT_SECRET>", warehouse)
+    # the compose simulators serve the documented rate limits (`handoff sim serve`'s default pacing)
+    expected = connection_env(sim_urls, "<HANDOFF_SIM_CLIENT_ID>", "<HANDOFF_SIM_CLIENT_SECRET>", warehouse,
+                              sim_pacing="documented")
     assert set(expected) == {env_name(conn_id(s)) for s in SYSTEMS} | {env_name(WAREHOUSE_CONN_ID)}
     for where, env in airflow_envs(compose).items():
         names = {k for k in env if k.startswith("AIRFLOW_CONN_")}
