@@ -231,11 +231,12 @@ class StreamRunner:
         plan = self._windowed_plan(window, state, runlog)
         if plan is not None:
             self._run_windows(plan, pipeline, state, runlog, result)
-            # The windows moved the cursor; the tail reads what changed meanwhile, incrementally, and
-            # around the cursor's own second when the windows read all of it (the proof).
+            # The windows moved the cursor; the tail reads what changed meanwhile: from the cursor,
+            # around its own second when the windows read all of it (the proof). No look-back: the
+            # windows were read just now, and the next scheduled run reads the look-back as always.
             self._prove_cursor(pipeline.landed, load_state(conn, s.source, s.name), runlog)
             state = load_state(conn, s.source, s.name)
-            window = Window("incremental", state.cursor_ts - self.settings.lookback if state.cursor_ts else None)
+            window = Window("incremental", state.cursor_ts)
             pipeline.window = window
         windows, leaving = self._proven_windows(window, state, runlog, sweeping)
         if leaving is not None:
