@@ -238,7 +238,8 @@ class StreamRunner:
             state = load_state(conn, s.source, s.name)
             window = Window("incremental", state.cursor_ts)
             pipeline.window = window
-        windows, leaving = self._proven_windows(window, state, runlog, sweeping)
+        # Right after windows that read it all, the proven second needs no re-read, sweep or not.
+        windows, leaving = self._proven_windows(window, state, runlog, sweeping and plan is None)
         if leaving is not None:
             pipeline.watch_leaving(state.cursor_ts)
         landed = pipeline.run(chain.from_iterable(s.pages(self.client, w, state) for w in windows))
@@ -308,11 +309,10 @@ class StreamRunner:
         if since is not None:
             oldest = max(oldest, since)
         workers = self._window_workers()
-        windows = plan_windows(s, self.client, since, oldest, newest, total,
-                               window_size(total, target, workers, s.min_window(self.client)), workers)
-        if len(windows) < 2 and not s.prefers_window(self.client, total):
+        plan = plan_windows(s, self.client, since, oldest, newest, total,
+                            window_size(total, target, workers, s.min_window(self.client)), workers)
+        if len(plan.windows) < 2 and not s.prefers_window(self.client, total):
             return None
-        plan = Plan(windows, started_at=datetime.now(UTC).isoformat())
         save_plan(conn, s, runlog.batch_id, plan)
         return plan
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from handoff.connectors.http import SystemClient
 from handoff.extract.state import StreamState, advance_state
@@ -44,19 +44,25 @@ class Plan:
     windows: list[tuple[datetime | None, datetime]]
     done: set[int] = field(default_factory=set)
     started_at: str = ""
+    sizes: list[int] = field(default_factory=list)  # estimated records per window (empty: unknown)
 
     def to_json(self) -> dict:
         return {"windows": [[s.isoformat() if s else None, e.isoformat()] for s, e in self.windows],
-                "done": sorted(self.done), "started_at": self.started_at}
+                "done": sorted(self.done), "started_at": self.started_at, "sizes": self.sizes}
 
     @classmethod
     def from_json(cls, d: dict) -> Plan:
         return cls([(parse_ts(s), parse_ts(e)) for s, e in d["windows"]], set(d.get("done") or ()),
-                   d.get("started_at", ""))
+                   d.get("started_at", ""), list(d.get("sizes") or ()))
 
     @property
     def todo(self) -> list[int]:
-        return [i for i in range(len(self.windows)) if i not in self.done]
+        """Unfinished windows, largest first: a window holding a big tie group (thousands of records
+        in one second, read one page after another) started last would end the load alone."""
+        todo = [i for i in range(len(self.windows)) if i not in self.done]
+        if len(self.sizes) == len(self.windows):
+            todo.sort(key=lambda i: -self.sizes[i])
+        return todo
 
     def prefix_end(self) -> datetime | None:
         """The end of the contiguous prefix of done windows (None: the first is not done)."""
@@ -76,25 +82,30 @@ def window_size(total: int, target: int, workers: int, minimum: int = 1) -> int:
 
 
 def plan_windows(stream: Stream, client: SystemClient, since: datetime | None, oldest: datetime, newest: datetime,
-                 total: int, target: int, workers: int = 1) -> list[tuple[datetime | None, datetime]]:
+                 total: int, target: int, workers: int = 1) -> Plan:
     """Windows of about `target` records covering [since, newest + resolution) (since None: from
     the beginning). Cut at quantiles when the stream can say the modification time at an offset
     (`Stream.modified_at_offset`: one request per cut, sent by `workers` clients at once);
     otherwise by bisecting time with counts (about two requests per window)."""
+    started = datetime.now(UTC).isoformat()
     k = -(-total // target)
     if k < 2:
-        return [(since, newest + stream.resolution)]
+        return Plan([(since, newest + stream.resolution)], started_at=started, sizes=[total])
     cuts = _quantile_cuts(stream, client, since, total, k, workers)
+    sizes: list[int] = []
     if cuts is None:
         windows = _bisect(stream, client, oldest, newest, target)
     else:
         edges = [c for c in sorted(set(cuts)) if c > oldest and c <= newest]
         bounds = [oldest, *edges, newest + stream.resolution]
         windows = list(zip(bounds[:-1], bounds[1:], strict=True))
+        # A cut hit by m quantiles starts a window of about m quantile steps (a tie group there).
+        step = total / k
+        sizes = [round(step * (1 if i == 0 else max(1, cuts.count(a)))) for i, (a, _) in enumerate(windows)]
     windows[0] = (since, windows[0][1])  # nothing older than the oldest, but never leave a gap
     log.info("%s: %d records in %d windows of about %d (%s, newest %s)", stream.table, total, len(windows),
              target, "cut at quantiles" if cuts is not None else "bisected by counts", newest)
-    return windows
+    return Plan(windows, started_at=started, sizes=sizes)
 
 
 def _quantile_cuts(stream: Stream, client: SystemClient, since, total: int, k: int,
