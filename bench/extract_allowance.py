@@ -16,9 +16,9 @@ process against a fresh database:
   would be the same over all of them; the full million would take it about 20 minutes).
 - The allowance bound: the most records a second the documented limits let any client read:
   min(rate limit x records per page, concurrency x records per page / page latency).
-- Handoff, Salesforce contacts: the Contact stream's first load (Bulk API 2.0 past
-  `bulk_threshold`) and, for reference, the same through REST query locators (bulk_threshold
-  raised past the object's size).
+- Handoff, Salesforce contacts: the Contact stream's first load (windows of Bulk API 2.0 jobs past
+  `bulk_threshold`) and, for reference, the same through one REST query's locators (bulk_threshold
+  raised past the object's size: no window is then worth it).
 - Steady state (Handoff, Kantata): the next scheduled run with nothing changed, and a delete sweep
   (handoff.extract.sweep) after 25 hard deletes, against the old full id listing; API time a day
   = requests x page latency x runs a day (every minute; sweeps every 15 minutes).
@@ -354,7 +354,7 @@ def render(res: dict) -> str:
                   "| path | records | seconds | records/s | requests | refusals | peak RSS MB |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for label, key in (("Handoff, Bulk API 2.0 (windowed)", "handoff_bulk"),
-                           ("Handoff, REST query locators (windowed)", "handoff_rest")):
+                           ("Handoff, REST query locators (bulk_threshold past the object's size)", "handoff_rest")):
             r = s.get(key) or {}
             lines.append(f"| {label} | {_n(r.get('records'))} | {r.get('seconds')} | {_n(r.get('records_per_s'))} | "
                          f"{_n(r.get('requests'))} | {r.get('refused', '–')} | {r.get('peak_rss_mb')} |")
