@@ -25,7 +25,13 @@ requests, not a re-read of a bulk approval's thousands of ties.
 
 Deletion sweeps that cost a full listing (HubSpot's archived records, Kantata's live ids) run at
 the reconcile cadence (`reconcile_every`), not every minute, and compare in Postgres: listed ids
-are COPYed into a session stage and anti-joined with raw, so memory stays flat at any size.
+are COPYed into a session stage and anti-joined with raw, so memory stays flat at any size. Past a
+few thousand rows, Kantata's compares counts by creation time instead and lists only the ranges
+that differ (`handoff.extract.sweep`).
+
+First loads, full refreshes and large catch-ups are read as concurrent windows
+(`handoff.extract.windows`) before the incremental tail; the cursor then moves per finished prefix
+of windows instead of per batch.
 """
 
 from __future__ import annotations
