@@ -244,12 +244,14 @@ class SystemClient:
         documented = DOCUMENTED_RATES.get(self.system, ())
         self.pacer = Pacer(self.system, parse_rate_limit(self.setting("rate_limit"), documented, f"{conn_id}: "),
                            PROCESS_STORE)
+        self._owns_store = False
         self.auth.apply(self)
 
     def share_allowance(self, connect) -> SystemClient:
         """Pace this client's requests with every process on the warehouse (`connect` opens a
         connection to it), not only with this process's clients."""
         self.pacer.store = PostgresStore(connect)
+        self._owns_store = True
         return self
 
     def clone(self) -> SystemClient:
@@ -414,6 +416,8 @@ class SystemClient:
 
     def close(self) -> None:
         self.session.close()
+        if self._owns_store:  # the allowance connection this client opened (its clones share it)
+            self.pacer.store.close()
 
 
 def _settle_environment(session: requests.Session, base_url: str) -> None:
