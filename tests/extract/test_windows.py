@@ -202,3 +202,47 @@ def test_two_tasks_stay_under_the_systems_limits_together(make_sims, warehouse_u
     for stream in ("time_entries", "expenses"):
         expected, _ = truth(sims, "kantata", stream)
         assert live(warehouse_url, "kantata", stream) == expected
+
+
+def test_a_windowed_load_progresses_when_every_other_slot_is_busy(make_sims, warehouse_url, monkeypatch):
+    """Other processes hold every slot but the run's own: the first worker reads on the run's slot,
+    the others give up waiting, and the load completes within the limit."""
+    from handoff.connectors.limiter import Limiter
+
+    sims = make_sims(scale="bench:5000", systems=("kantata",))
+    connect_env(monkeypatch, sims, warehouse_url)
+    monkeypatch.setenv("AIRFLOW_CONN_HANDOFF_KANTATA", _with_extra(sims, "kantata", concurrency_limit=3))
+    holders = [psycopg.connect(warehouse_url, autocommit=True) for _ in range(2)]
+    limiter = Limiter("kantata", 3, lambda: psycopg.connect(warehouse_url))
+    held = [limiter.try_acquire(c) for c in holders]
+    assert all(held)
+    src = get_source("kantata")
+    client = src.client(FAST)
+    try:
+        with psycopg.connect(warehouse_url) as conn:
+            result = StreamRunner(src.stream("time_entries"), client, conn,
+                                  ExtractSettings(lookback=timedelta(0), lock_wait=timedelta(seconds=1), **WINDOWED),
+                                  connect=lambda: psycopg.connect(warehouse_url)).run()
+    finally:
+        client.close()
+        for c in holders:
+            c.close()
+    assert result.windows >= 8
+    expected, _ = truth(sims, "kantata", "time_entries")
+    assert live(warehouse_url, "kantata", "time_entries") == expected
+
+
+def test_a_worker_that_cannot_start_fails_the_run(make_sims, warehouse_url, monkeypatch):
+    """A window worker whose client cannot be created fails the run with its error (never a hang)."""
+    from handoff.connectors.http import SystemClient
+
+    sims = make_sims(scale="bench:5000", systems=("kantata",))
+    connect_env(monkeypatch, sims, warehouse_url)
+
+    def clone(self):
+        raise RuntimeError("connection handoff_kantata vanished")
+
+    monkeypatch.setattr(SystemClient, "clone", clone)
+    with pytest.raises(RuntimeError, match="vanished"):
+        run("kantata", "time_entries", warehouse_url, **WINDOWED)
+    assert query(warehouse_url, "SELECT outcome FROM ops.extract_runs") == [("failed",)]

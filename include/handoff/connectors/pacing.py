@@ -119,11 +119,14 @@ class PostgresStore:
     def __init__(self, connect: Callable[[], object]):
         self._connect, self._conn, self._lock = connect, None, threading.Lock()
         self.fell_back = 0  # reservations made in this process because the table was missing
+        self.closed = False  # after close(): reservations in this process, never a new connection
 
     def reserve(self, system: str, allowance: str, interval: float) -> float:
         from psycopg.errors import UndefinedTable
 
         with self._lock:
+            if self.closed:  # a straggling thread of a client already closed
+                return PROCESS_STORE.reserve(system, allowance, interval)
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
@@ -138,6 +141,7 @@ class PostgresStore:
 
     def close(self) -> None:
         with self._lock:
+            self.closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None

@@ -237,15 +237,20 @@ class StreamRunner:
         plan = self._windowed_plan(window, state, runlog)
         if plan is not None:
             self._run_windows(plan, pipeline, state, runlog, result)
-            # The windows moved the cursor; the tail reads what changed meanwhile: from the cursor,
-            # around its own second when the windows read all of it (the proof). No look-back: the
-            # windows were read just now, and the next scheduled run reads the look-back as always.
+            # The windows moved the cursor; the tail reads what changed meanwhile, with the look-back
+            # (a late writer stamped before the plan's end may have become visible after its window
+            # was read), around the cursor's own second when the windows read all of it (the proof).
             self._prove_cursor(pipeline.landed, load_state(conn, s.source, s.name), runlog)
             state = load_state(conn, s.source, s.name)
-            window = Window("incremental", state.cursor_ts)
+            window = Window("incremental", state.cursor_ts - self.settings.lookback if state.cursor_ts else None)
             pipeline.window = window
-        # Right after windows that read it all, the proven second needs no re-read, sweep or not.
-        windows, leaving = self._proven_windows(window, state, runlog, sweeping and plan is None)
+            # Right after windows that read it all, the proven second needs no re-read; a sweeping
+            # run still re-reads the seconds skipped since the last sweep.
+            windows, leaving = self._proven_windows(window, state, runlog, False)
+            if sweeping:
+                windows = [*self._skipped_windows(state, window.start), *windows]
+        else:
+            windows, leaving = self._proven_windows(window, state, runlog, sweeping)
         if leaving is not None:
             pipeline.watch_leaving(state.cursor_ts)
         landed = pipeline.run(chain.from_iterable(s.pages(self.client, w, state) for w in windows))
@@ -316,28 +321,32 @@ class StreamRunner:
             oldest = max(oldest, since)
         workers = self._window_workers()
         plan = plan_windows(s, self.client, since, oldest, newest, total,
-                            window_size(total, target, workers, s.min_window(self.client)), workers)
+                            window_size(total, target, workers, s.min_window(self.client)), workers, self._slots())
         if len(plan.windows) < 2 and not s.prefers_window(self.client, total):
             return None
         save_plan(conn, s, runlog.batch_id, plan)
         return plan
 
+    def _slots(self) -> Callable[[], object] | None:
+        """Concurrency slots for a windowed load's extra threads (each takes one while it reads; the
+        first reads on the run's own), or None without a warehouse to share them."""
+        limit = limit_of(self.client)
+        if self.connect is None or limit < 2:
+            return None
+        limiter = Limiter(self.client.system, limit, self.connect)
+        return lambda: limiter.slot(wait=self.settings.lock_wait.total_seconds())
+
     def _window_workers(self) -> int:
-        """The run holds one slot (`_slot`); each window worker takes one of the others while it
-        reads a window. A system allowing one request at a time reads its windows on the run's slot."""
-        return max(1, min(self.settings.window_workers, limit_of(self.client) - 1))
+        """The run holds one slot (`_slot`) and its first window worker reads on it (the run's own
+        thread sends nothing meanwhile); each other worker takes one more while it reads a window."""
+        return max(1, min(self.settings.window_workers, limit_of(self.client)))
 
     def _run_windows(self, plan: Plan, pipeline: WritePipeline, state: StreamState, runlog: RunLog,
                      result: RunResult) -> None:
         """Read the plan's unfinished windows concurrently into the pipeline; the cursor moves as a
         contiguous prefix of windows is done (`handoff.extract.windows.mark_done`)."""
         s, conn = self.stream, self.conn
-        limit, workers = limit_of(self.client), self._window_workers()
-        slots = None
-        if self.connect is not None and limit > 1:
-            limiter = Limiter(self.client.system, limit, self.connect)
-            slots = lambda: limiter.slot(wait=self.settings.lock_wait.total_seconds())  # noqa: E731
-        reader = WindowedPages(s, self.client, plan, state, workers, slots)
+        reader = WindowedPages(s, self.client, plan, state, self._window_workers(), self._slots())
         pipeline.window = Window("window", advance_cursor=False)
         pipeline.on_commit = lambda c, finished: mark_done(c, s, runlog.batch_id, plan, finished)
         log.info("%s: windowed load: %d windows to read, %d at a time (%s)", s.table, len(plan.todo),
@@ -368,10 +377,7 @@ class StreamRunner:
         if window.mode != "incremental" or c is None or window.start is None or parse_ts(proof.get("ts")) != c:
             return [window], None
         if sweeping:  # read everything skipped since the last sweep, the cursor's timestamp included
-            extra = [Window("incremental", t, t + s.resolution) for t in skipped if t < window.start]
-            if extra:
-                log.info("%s: re-reading %d timestamp(s) skipped since the last sweep", s.table, len(extra))
-            return [*extra, window], None
+            return [*self._skipped_windows(state, window.start), window], None
         n, proven = s.count(self.client, c, c + s.resolution), proof.get("count")
         if n is None or proven is None or n > proven:
             log.info("%s: %s records at the cursor %s (proven %s): reading them again", s.table, n, c, proven)
@@ -384,6 +390,16 @@ class StreamRunner:
                               {"skipped": [t.isoformat() for t in skipped[-MAX_SKIPPED + 1:] + [c]]})
         before = [Window("incremental", window.start, c)] if window.start < c else []
         return [*before, Window("incremental", c + s.resolution, None)], proven - n
+
+    def _skipped_windows(self, state: StreamState, before: datetime | None) -> list[Window]:
+        """The seconds a proof skipped since the last sweep (`cursor_extra.skipped`) that lie before
+        `before`: a sweeping run reads them again (a hard delete may have balanced a late writer)."""
+        s = self.stream
+        skipped = [parse_ts(t) for t in state.extra.get("skipped") or []]
+        extra = [Window("incremental", t, t + s.resolution) for t in skipped if before is None or t < before]
+        if extra:
+            log.info("%s: re-reading %d timestamp(s) skipped since the last sweep", s.table, len(extra))
+        return extra
 
     def _prove_cursor(self, landed, state: StreamState, runlog: RunLog) -> None:
         """Record that every record at the new cursor timestamp was read (count equals ids read)."""

@@ -25,7 +25,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -82,7 +81,7 @@ def window_size(total: int, target: int, workers: int, minimum: int = 1) -> int:
 
 
 def plan_windows(stream: Stream, client: SystemClient, since: datetime | None, oldest: datetime, newest: datetime,
-                 total: int, target: int, workers: int = 1) -> Plan:
+                 total: int, target: int, workers: int = 1, slots: Callable[[], object] | None = None) -> Plan:
     """Windows of about `target` records covering [since, newest + resolution) (since None: from
     the beginning). Cut at quantiles when the stream can say the modification time at an offset
     (`Stream.modified_at_offset`: one request per cut, sent by `workers` clients at once);
@@ -91,7 +90,7 @@ def plan_windows(stream: Stream, client: SystemClient, since: datetime | None, o
     k = -(-total // target)
     if k < 2:
         return Plan([(since, newest + stream.resolution)], started_at=started, sizes=[total])
-    cuts = _quantile_cuts(stream, client, since, total, k, workers)
+    cuts = _quantile_cuts(stream, client, since, total, k, workers, slots)
     sizes: list[int] = []
     if cuts is None:
         windows = _bisect(stream, client, oldest, newest, target)
@@ -108,27 +107,56 @@ def plan_windows(stream: Stream, client: SystemClient, since: datetime | None, o
     return Plan(windows, started_at=started, sizes=sizes)
 
 
-def _quantile_cuts(stream: Stream, client: SystemClient, since, total: int, k: int,
-                   workers: int) -> list[datetime] | None:
+def _quantile_cuts(stream: Stream, client: SystemClient, since, total: int, k: int, workers: int,
+                   slots: Callable[[], object] | None = None) -> list[datetime] | None:
+    """The modification times at the k-1 quantile offsets: probe 0 on `client` (the run's slot),
+    the rest by up to `workers` threads, each beyond the first holding a concurrency slot of its own
+    (`slots`) while it probes, so planning never has more requests in flight than the system allows."""
     offsets = [round(i * total / k) for i in range(1, k)]
     first = stream.modified_at_offset(client, since, offsets[0])
     if first is None:
         return None
-    cuts = [first]
-    rest = offsets[1:]
-    if rest:
-        clients = [client.clone() for _ in range(max(1, min(workers, len(rest))))]
+    pending: queue.Queue = queue.Queue()
+    for o in offsets[1:]:
+        pending.put(o)
+    found: list[datetime] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def probe(n: int) -> None:
+        c = None
         try:
-            with ThreadPoolExecutor(len(clients)) as pool:
-                found = list(pool.map(lambda i: stream.modified_at_offset(clients[i % len(clients)], since, rest[i]),
-                                      range(len(rest))))
+            with (slots() if slots is not None and n > 0 else _nothing()) as slot:
+                if slots is not None and n > 0 and slot is None:
+                    return  # every slot busy: the other threads probe on
+                c = client.clone()
+                while not errors:
+                    try:
+                        o = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    t = stream.modified_at_offset(c, since, o)
+                    if t is not None:
+                        with lock:
+                            found.append(t)
+        except BaseException as exc:  # re-raised by the planner
+            errors.append(exc)
         finally:
-            for c in clients:
-                client.requests += c.requests
-                client.retries += c.retries
+            if c is not None:
+                with lock:
+                    client.requests += c.requests
+                    client.retries += c.retries
                 c.close()
-        cuts += [c for c in found if c is not None]
-    return cuts
+
+    threads = [threading.Thread(target=probe, args=(n,), name=f"extract-plan-{n}", daemon=True)
+               for n in range(max(1, min(workers, len(offsets) - 1)))] if len(offsets) > 1 else []
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [first, *found]
 
 
 def _bisect(stream: Stream, client: SystemClient, oldest: datetime, newest: datetime,
@@ -165,8 +193,9 @@ def _floor(delta: timedelta, res: timedelta) -> timedelta:
 
 
 class WindowedPages:
-    """Pages of the plan's unfinished windows, read by `workers` threads, each on its own client
-    and (when `slots` is given) holding a concurrency slot of the system while it reads a window.
+    """Pages of the plan's unfinished windows, read by `workers` threads, each on its own client;
+    the first reads on the run's own concurrency slot, the others (when `slots` is given) each take
+    a slot of the system while they read a window.
     Yields every page, then an empty page with `finishes=<window index>` once a window's pages
     have all been yielded; the consumer must commit them before marking the window done."""
 
@@ -197,18 +226,23 @@ class WindowedPages:
             return False
 
         def work(n: int) -> None:
-            client = self.client if n == 0 and self.slots is None else self.client.clone()
+            # Worker 0 reads on the run's own slot, so the load always progresses; the others take
+            # a free slot per window and stop when none frees in time (the rest goes on without them).
+            client = None
             try:
+                client = self.client.clone()
                 while not stop.is_set():
                     try:
                         i = todo.get_nowait()
                     except queue.Empty:
                         break
                     start, end = self.plan.windows[i]
-                    with (self.slots() if self.slots else _nothing()) as slot:
-                        if self.slots is not None and slot is None:
-                            raise TimeoutError(f"{self.stream.table}: no concurrency slot of {client.system} "
-                                               "freed in time (every slot busy)")
+                    with (self.slots() if self.slots and n > 0 else _nothing()) as slot:
+                        if self.slots is not None and n > 0 and slot is None:
+                            log.info("%s: window worker %d found every slot of %s busy: stopping", self.stream.table,
+                                     n, client.system)
+                            todo.put(i)
+                            break
                         w = Window("window", start, end, advance_cursor=False,
                                    closed=i < len(self.plan.windows) - 1)
                         t = time.monotonic()
@@ -225,10 +259,10 @@ class WindowedPages:
             except BaseException as exc:  # forwarded to the consumer, which stops the others
                 put(exc)
             finally:
-                with self._lock:
-                    self.requests += client.requests
-                    self.retries += client.retries
-                if client is not self.client:
+                if client is not None:
+                    with self._lock:
+                        self.requests += client.requests
+                        self.retries += client.retries
                     client.close()
 
         threads = [threading.Thread(target=work, args=(n,), name=f"extract-window-{n}", daemon=True)
