@@ -202,14 +202,17 @@ def serve(entries: int) -> None:
 
 
 class Simulator:
-    def __init__(self, entries: int, env: dict):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--child", "serve", "--entries", str(entries)],
+    """A simulator child process (`script --child serve ...`) and its line protocol; `info` is the
+    JSON line it prints once serving."""
+
+    def __init__(self, entries: int, env: dict, script: str = __file__, args: tuple[str, ...] = ()):
+        self.proc = subprocess.Popen([sys.executable, script, "--child", "serve", "--entries", str(entries), *args],
                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the simulator did not start (see its stderr above)")
-        info = json.loads(line)
-        self.url, self.generate_s = info["url"], info["generate_s"]
+        self.info = json.loads(line)
+        self.url, self.generate_s = self.info.get("url"), self.info.get("generate_s")
 
     def ask(self, command: str) -> tuple[int, dict]:
         self.proc.stdin.write(command + "\n")

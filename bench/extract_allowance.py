@@ -34,7 +34,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract_common import Measure, credentials, emit  # noqa: E402
 
-from extract import SEED, _dlt_url, _run_child, _with_db, machine_info, start_postgres  # noqa: E402
+from extract import SEED, Simulator, _dlt_url, _run_child, _with_db, machine_info, start_postgres  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "extract_allowance.json"
@@ -103,34 +102,14 @@ def serve(entries: int, contacts: int) -> None:
         cluster.stop()
 
 
-class Simulators:
-    def __init__(self, entries: int, contacts: int, env: dict):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--child", "serve", "--entries", str(entries),
-                                      "--contacts", str(contacts)], env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the simulators did not start (see stderr above)")
-        self.info = json.loads(line)
+class Simulators(Simulator):
+    """Kantata and Salesforce in one child process (`serve` above)."""
 
-    def ask(self, command: str) -> tuple[int, dict]:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        reply = self.proc.stdout.readline().strip()
-        if not reply.startswith("ok "):
-            raise RuntimeError(f"simulators: {command!r} -> {reply!r}")
-        _, n, *rest = reply.split(" ", 2)
-        return int(n), (json.loads(rest[0]) if rest else {})
+    def __init__(self, entries: int, contacts: int, env: dict):
+        super().__init__(entries, env, __file__, ("--contacts", str(contacts)))
 
     def refused(self, system: str) -> int:
         return self.ask(f"stats {system}")[1]["counters"]["refused_total"]
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
 
 
 # ---- Handoff's child --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -126,7 +127,7 @@ def _quantile_cuts(stream: Stream, client: SystemClient, since, total: int, k: i
     def probe(n: int) -> None:
         c = None
         try:
-            with (slots() if slots is not None and n > 0 else _nothing()) as slot:
+            with (slots() if slots is not None and n > 0 else nullcontext()) as slot:
                 if slots is not None and n > 0 and slot is None:
                     return  # every slot busy: the other threads probe on
                 c = client.clone()
@@ -237,7 +238,7 @@ class WindowedPages:
                     except queue.Empty:
                         break
                     start, end = self.plan.windows[i]
-                    with (self.slots() if self.slots and n > 0 else _nothing()) as slot:
+                    with (self.slots() if self.slots and n > 0 else nullcontext()) as slot:
                         if self.slots is not None and n > 0 and slot is None:
                             log.info("%s: window worker %d found every slot of %s busy: stopping", self.stream.table,
                                      n, client.system)
@@ -283,14 +284,6 @@ class WindowedPages:
             stop.set()
             for t in threads:
                 t.join(timeout=60)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def mark_done(conn, stream: Stream, batch_id: str, plan: Plan, finished: list[str]) -> datetime | None:

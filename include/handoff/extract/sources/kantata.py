@@ -57,13 +57,10 @@ class KantataStream(Stream):
 
     def bounds(self, client: Client):
         """(oldest, newest) `updated_at`: one record each way (windowed loads plan from these)."""
-        ends = []
-        for order in ("updated_at:asc", "updated_at:desc"):
-            records, _ = client.list(self.name, self._params(None, None, per_page=1, page=1, order=order))
-            if not records:
-                return None
-            ends.append(parse_ts(records[0].get("updated_at")))
-        return None if None in ends else (ends[0], ends[1])
+        oldest = self.modified_at_offset(client, None, 0)
+        records, _ = client.list(self.name, self._params(None, None, per_page=1, page=1, order="updated_at:desc"))
+        newest = parse_ts(records[0].get("updated_at")) if records else None
+        return None if oldest is None or newest is None else (oldest, newest)
 
     def modified_at_offset(self, client: Client, since, offset: int):
         records, _ = client.list(self.name, self._params(since, None, per_page=1, page=offset + 1))
