@@ -33,3 +33,20 @@
             ~ ref('project'),
     ]) }}
 {%- endmacro %}
+
+{#- The time entries whose three-way reconciliation (int_erp_posting_reconciliation) may have changed
+    since `since` (its watermark): changed in canonical.time_entry (hence in the outbox), written in the
+    posting ledger, or read back from NetSuite (deletions included). A subquery of source_id. -#}
+{% macro erp_reconciliation_keys(since) -%}
+    {%- set built = "'" ~ since ~ "'::timestamptz" -%}
+    (select c.time_entry_id as source_id from {{ delta_changes(since) }} as c where c.time_entry_id is not null
+     union
+     select l.source_id from {{ source('ops', 'erp_postings') }} as l
+     where l.updated_at >= {{ written_since(built) }}
+       and l.target_system = 'netsuite' and l.source_system = 'kantata' and l.source_record_type = 'time_entry'
+     union
+     select substr(b.payload ->> 'externalid', length('KANTATA-TE-') + 1)
+     from {{ optional_source('raw_netsuite', 'timebill') }} as b
+     where b.loaded_at >= {{ written_since(built, 'netsuite', 'timebill') }}
+       and b.payload ->> 'externalid' like 'KANTATA-TE-%')
+{%- endmacro %}

@@ -31,15 +31,52 @@
     $$;
 {%- endmacro %}
 
+{#- The oldest timestamp a row written after a build that read at `built_at` (SQL) can carry: a
+    raw row's loaded_at (and a ledger row's updated_at) is its transaction's start, so a row committed
+    after that build is stamped no earlier than
+      - built_at minus var('late_commit_seconds') for a short write outside an extract run, or
+      - the start of an extract run of (system, stream) still running at built_at or started after
+        it (ops.extract_runs: a run writes only inside its own attempt).
+    SQL text; system=none for writers that are not extract runs. A model calling it depends on
+    source('ops', 'extract_runs') (a `-- depends_on:` line). -#}
+{% macro written_since(built_at, system=none, stream=none) -%}
+    {%- set late = "(" ~ built_at ~ ") - interval '" ~ var('late_commit_seconds') ~ " seconds'" -%}
+    {%- if system is none -%}
+        {{ late }}
+    {%- else -%}
+        least({{ late }}, (select min(r.started_at) from {{ source('ops', 'extract_runs') }} as r
+                           where r.source = '{{ system }}' and r.stream = '{{ stream }}'
+                             and (r.finished_at is null or r.finished_at >= ({{ built_at }}))))
+    {%- endif -%}
+{%- endmacro %}
+
 {#- canonical.time_entry's incremental watermark as a literal (so the planner reads raw through its
-    loaded_at index): its newest _loaded_at minus var('incremental_lookback_minutes'). -#}
+    loaded_at index): written_since its previous build (its now(), kept in
+    intermediate.delta__watermarks) for the Kantata time entries. Versions already built are skipped by
+    the model (same id and _loaded_at), so reading a few too many costs little; reading from the newest
+    built row minus a fixed margin instead re-read a whole first load (2M rows) in every cycle for that
+    long. Without a watermark yet: the newest built _loaded_at minus var('incremental_lookback_minutes'). -#}
 {% macro time_entry_since(relation) -%}
     {%- if execute -%}
-        {%- set res = run_query("select coalesce(max(_loaded_at), '-infinity'::timestamptz) - interval '"
-                                ~ var('incremental_lookback_minutes') ~ " minutes' from " ~ relation) -%}
+        {%- set wm = delta_watermarks_relation() -%}
+        {%- set have_wm = adapter.get_relation(database=wm.database, schema=wm.schema, identifier=wm.identifier) is not none -%}
+        {%- set res = run_query(
+            "select coalesce("
+            ~ ("(select " ~ written_since("w.built_at", "kantata", "time_entries") ~ " from " ~ wm
+               ~ " as w where w.model = '" ~ relation.schema ~ "." ~ relation.identifier ~ "'), " if have_wm else "")
+            ~ "(select max(_loaded_at) - interval '" ~ var('incremental_lookback_minutes') ~ " minutes' from "
+            ~ relation ~ "), '-infinity'::timestamptz)") -%}
         {{ return("'" ~ res.rows[0][0] ~ "'::timestamptz") }}
     {%- endif -%}
     {{ return("'-infinity'::timestamptz") }}
+{%- endmacro %}
+
+{#- post_hook of canonical.time_entry: this build's now() as the watermark time_entry_since reads. -#}
+{% macro time_entry_mark_built(relation) -%}
+    {%- set wm = delta_watermarks_relation() -%}
+    {{ delta_ddl() }}
+    insert into {{ wm }} (model, built_at) values ('{{ relation.schema }}.{{ relation.identifier }}', now())
+    on conflict (model) do update set built_at = excluded.built_at;
 {%- endmacro %}
 
 {#- The Kantata users whose resource_id (int_person_crosswalk) differs from the map of the previous

@@ -1,9 +1,9 @@
 {#- Kantata time entries, incremental (delete+insert on time_entry_id).
     Each incremental run reads:
-      1. raw rows loaded since the watermark (max _loaded_at here) minus
-         var('incremental_lookback_minutes') (a load transaction that started before the previous
-         build can commit after it, with an older loaded_at), skipping the versions already here
-         (same id and _loaded_at): new entries and edits;
+      1. raw rows loaded since the previous build read raw, or since the start of an extract run
+         still writing then (macro time_entry_since: a load transaction that started before the
+         previous build can commit after it, with an older loaded_at), skipping the versions already
+         here (same id and _loaded_at): new entries and edits;
       2. the entries of Kantata users whose resource_id (int_person_crosswalk) changed since the
          previous build, found by comparing the crosswalk with the map the previous build used
          (kept by the post_hook in intermediate.time_entry__person_map), so no stale resource_id survives;
@@ -16,6 +16,7 @@
     refresh row for row. hours are rounded to 2 decimals; minutes keeps the exact duration and
     billable_amount = minutes / 60 × bill_rate (0 when not billable). -#}
 -- depends_on: {{ ref('stg_kantata__time_entry_deletes') }}
+-- depends_on: {{ source('ops', 'extract_runs') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -31,6 +32,7 @@
                "{{ ensure_index(this, ['date_performed']) }}",
                "{{ ensure_index(this, ['updated_at']) }}",
                "{{ ensure_index(this, ['submission_id']) }}",
+               "{{ time_entry_mark_built(this) }}",
                "{{ analyze_if_full_build(this) }}"]
 ) }}
 

@@ -9,6 +9,9 @@
                            2. same normalized name as exactly one CRM customer         'normalized_name'
                            otherwise its own customer 'NS-<id>' (unmatched/ambiguous → exceptions)
     Normalizations: macros/identity.sql. -#}
+{#- A table, not a view: read in every cycle by the models downstream of the time entries (and the
+    exceptions mart), rebuilt only when its own sources change. -#}
+{{ config(materialized='table', post_hook=["create index on {{ this }} (system, source_id)", "analyze {{ this }}"]) }}
 with accounts as (
     select account_id, account_name, domain, {{ normalize_company_name('account_name') }} as name_key
     from {{ ref('stg_salesforce__accounts') }}

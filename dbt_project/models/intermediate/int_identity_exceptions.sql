@@ -3,6 +3,7 @@
       reason 'unmatched'  no counterpart found by any rule
       reason 'ambiguous'  a rule found several candidates (listed in candidates, jsonb array)
     missing_system: the system the counterpart was looked for in. -#}
+{{ config(materialized='table', post_hook=["analyze {{ this }}"]) }}  {#- as int_customer_crosswalk -#}
 with customer as (
     select 'customer' as entity_type, system, source_id, exception_reason as reason, candidates,
            case system when 'hubspot' then 'salesforce' else 'crm' end as missing_system,

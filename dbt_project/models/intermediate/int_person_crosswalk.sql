@@ -7,6 +7,7 @@
                          2. same normalized email as exactly one worker                'email'
     No match: resource_id null, exception_reason 'unmatched'; two or more workers with the email:
     'ambiguous' with the candidates (int_identity_exceptions lists both). -#}
+{{ config(materialized='table', post_hook=["create index on {{ this }} (system, source_id)", "analyze {{ this }}"]) }}  {#- as int_customer_crosswalk -#}
 with workers as (
     select worker_id, {{ normalize_email('email') }} as email_key
     from {{ ref('stg_workday__workers') }}

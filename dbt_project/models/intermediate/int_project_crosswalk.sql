@@ -9,6 +9,7 @@
                              engagements of the job's customer, exactly one               'name_within_customer'
                           3. the same over all engagements, exactly one                   'name'
     engagement_match_rule null = no engagement (exception 'unmatched' or 'ambiguous'). -#}
+{{ config(materialized='table', post_hook=["create index on {{ this }} (project_id)", "analyze {{ this }}"]) }}  {#- as int_customer_crosswalk -#}
 with workspaces as (
     select workspace_id, workspace_name, lower(trim(workspace_name)) as name_key
     from {{ ref('stg_kantata__workspaces') }}
