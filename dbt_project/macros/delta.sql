@@ -5,9 +5,10 @@
        intermediate.time_entry__changes (transformer only, like time_entry__person_map): for every
        entry it re-read (new or edited version, re-mapped person) or deleted, one row with the entry's
        keys and measures before the build (project_id, resource_id, date_performed, submission_id,
-       is_approved, is_billable, hours; sign -1; null for a new entry) and one with them after (sign +1;
-       none for a deleted entry), so sums can be maintained additively, stamped `changed_at` = the build
-       transaction's now(). A full refresh records one `is_full` marker row instead. Rows older than
+       is_approved, is_billable, is_invoiced, hours, minutes, billable_amount, currency; sign -1; null for
+       a new entry) and one with them after (sign +1; none for a deleted entry), so sums can be
+       maintained additively (int_project_time_daily), stamped `changed_at` = the build transaction's
+       now(). A full refresh records one `is_full` marker row instead. Rows older than
        var('delta_retention_days') are pruned.
     2. A model downstream (fct_utilization_weekly, int_project_time_daily, outbox_time_entries,
        rpt_reconciliation_exceptions, ...) keeps its own watermark in intermediate.delta__watermarks
@@ -56,6 +57,8 @@
         hours numeric(10, 2),
         sign smallint  -- -1: the entry before the build, +1: after it
     );
+    alter table {{ ch }} add column if not exists minutes integer, add column if not exists billable_amount numeric(18, 2),
+        add column if not exists currency text, add column if not exists is_invoiced boolean;
     create index if not exists time_entry__changes_changed_at on {{ ch }} (changed_at);
     create table if not exists {{ wm }} (model text primary key, built_at timestamptz not null, inputs_hash text,
                                          last_delta boolean);
@@ -70,7 +73,7 @@
     {%- set remapped = time_entry_remapped_users(relation) -%}
     {{ delta_ddl() }}
     insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
-                          is_billable, hours, sign)
+                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, sign)
     with touched as (
         select e.time_entry_id
         from {{ ref('stg_kantata__time_entries') }} as e
@@ -95,7 +98,7 @@
         {%- endif %}
     )
     select now(), k.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved,
-           t.is_billable, t.hours, -1
+           t.is_billable, t.is_invoiced, t.hours, t.minutes, t.billable_amount, t.currency, -1
     from touched as k
     left join {{ relation }} as t on t.time_entry_id = k.time_entry_id
     {%- else -%}
@@ -110,9 +113,9 @@
     {{ delta_ddl() }}
     {%- if is_incremental() %}
     insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
-                          is_billable, hours, sign)
+                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, sign)
     select now(), t.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved,
-           t.is_billable, t.hours, 1
+           t.is_billable, t.is_invoiced, t.hours, t.minutes, t.billable_amount, t.currency, 1
     from {{ relation }} as t
     where t.time_entry_id in (select c.time_entry_id from {{ ch }} as c where c.changed_at = now() and not c.is_full);
     {%- else %}
@@ -216,4 +219,36 @@
     comes minutes later), so that the next cycle's delta queries are planned on real row counts. -#}
 {% macro analyze_if_full_build(relation) -%}
     {%- if not is_incremental() %}analyze {{ relation }}{% else %}select 1{% endif -%}
+{%- endmacro %}
+
+{#- Incremental strategy 'additive' (int_project_time_daily): the model's rows are signed sums per
+    group (a delta build: the changes' after minus before); each is added to its group's row, a new
+    group is inserted, and a group left with no entries is deleted. config: additive_keys (the group's
+    columns that are never null: matched with =, through an index), additive_nullable_keys (the others),
+    additive_sums (the columns added), additive_count (the entries column).
+    A sum stays null only while both sides are null (a group without a cost rate has no cost). -#}
+{% macro get_incremental_additive_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set strict = config.get('additive_keys') -%}
+    {%- set nullable = config.get('additive_nullable_keys', []) -%}
+    {%- set keys = strict + nullable -%}
+    {%- set sums = config.get('additive_sums') -%}
+    {%- set n = config.get('additive_count') -%}
+    {%- set match -%}
+        {%- for k in strict %}t.{{ k }} = s.{{ k }}{{ " and " if not loop.last or nullable }}{% endfor -%}
+        {%- for k in nullable %}t.{{ k }} is not distinct from s.{{ k }}{{ " and " if not loop.last }}{% endfor -%}
+    {%- endset -%}
+    update {{ target }} as t set
+    {%- for c in sums + [n] %}
+        {{ c }} = case when t.{{ c }} is null and s.{{ c }} is null then null
+                       else coalesce(t.{{ c }}, 0) + coalesce(s.{{ c }}, 0) end{{ "," if not loop.last }}
+    {%- endfor %}
+    from {{ source }} as s
+    where {{ match }};
+    insert into {{ target }} ({{ (keys + sums + [n]) | join(', ') }})
+    select {{ (keys + sums + [n]) | join(', ') }}
+    from {{ source }} as s
+    where not exists (select 1 from {{ target }} as t where {{ match }});
+    delete from {{ target }} where {{ n }} = 0
 {%- endmacro %}

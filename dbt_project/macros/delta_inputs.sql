@@ -24,7 +24,8 @@
 {%- endmacro %}
 
 {% macro int_project_time_daily_inputs() -%}
-    {{ delta_hash_of(["select * from " ~ ref('resource_cost_rate')]) }}
+    {#- 'additive': the version of its delta path (a warehouse built by the previous one starts over) -#}
+    {{ delta_hash_of(["select * from " ~ ref('resource_cost_rate'), "select 'additive' as delta_path"]) }}
 {%- endmacro %}
 
 {% macro rpt_reconciliation_exceptions_inputs() -%}

@@ -24,8 +24,11 @@ def world(make_dbt_world, reverse_world):
 
 
 def build_and_reconcile(world) -> list[dict]:
-    """The reconciliation rebuilt after NetSuite was read back (staging is views over raw), its rows."""
-    result = world.build("--select", "rpt_erp_posting_reconciliation", "--exclude-resource-type", "unit_test",
+    """The reconciliation rebuilt after NetSuite was read back (staging is views over raw), its rows: an
+    incremental build of the comparison (the ledger rows written and the records read back since its
+    last build) under the view."""
+    result = world.build("--select", "int_erp_posting_reconciliation", "rpt_erp_posting_reconciliation",
+                         "--exclude-resource-type", "unit_test",
                          prefix=PREFIX, strict=True)
     assert not result["failures"], result["failures"]
     return rows(world, f"SELECT * FROM {PREFIX}marts.rpt_erp_posting_reconciliation ORDER BY reconciliation_id")
@@ -94,7 +97,7 @@ def test_every_approved_hour_posted_once_or_a_deliberate_exception(world, netsui
     summary = sync(world.loader_url, netsuite, source="time_entries", schema_prefix=PREFIX, retry_base_seconds=0.05)
     assert summary["dead_lettered"] == 1, summary
     assert_exactly_once(world)  # NetSuite still holds the first version, once
-    world.build("--select", "rpt_erp_posting_reconciliation+", "--exclude-resource-type", "unit_test",
+    world.build("--select", "int_erp_posting_reconciliation+", "--exclude-resource-type", "unit_test",
                 prefix=PREFIX, strict=True)
     row = rows(world, f"SELECT * FROM {PREFIX}marts.rpt_erp_posting_reconciliation WHERE source_id = %s",
                victim["time_entry_id"])[0]
@@ -105,3 +108,14 @@ def test_every_approved_hour_posted_once_or_a_deliberate_exception(world, netsui
     assert [(m["entity_id"], m["fix_owner"], m["related_ids"]["source_ids"]) for m in mart] == \
         [("dead_lettered:time_already_billed", "finance", [victim["time_entry_id"]])]
     assert mart[0]["related_ids"]["posting_ids"] == [row["posting_id"]]
+
+    # The comparison was built incrementally throughout (its delta path: the time entries changed, the
+    # ledger rows written and the records read back since each build); it equals a full rebuild of it.
+    table = f"{PREFIX}intermediate.int_erp_posting_reconciliation"
+    took_delta = rows(world, f"SELECT last_delta FROM {PREFIX}intermediate.delta__watermarks WHERE model = %s",
+                      table)
+    assert took_delta == [{"last_delta": True}]
+    incremental = rows(world, f"SELECT * FROM {table} ORDER BY reconciliation_id")
+    world.build("--select", "int_erp_posting_reconciliation", "--full-refresh", "--exclude-resource-type", "unit_test",
+                prefix=PREFIX, strict=True)
+    assert rows(world, f"SELECT * FROM {table} ORDER BY reconciliation_id") == incremental

@@ -5,39 +5,43 @@
     Sums only, nothing per person: fct_project_margin and fct_unbilled_wip read these few hundred thousand
     rows instead of every time entry. Transformer only (intermediate schema). A new column needs values in
     every row: on_schema_change fails, build it with --full-refresh.
-    Incremental (macros/delta.sql): a delta build recomputes the (project, work date) groups of the time
-    entries changed since its last build (their keys before and after), read through the time entry
-    index on (project_id, date_performed); when the cost rates changed, every group. -#}
+    Incremental, additively (macros/delta.sql): a delta build sums the time entries changed since its last
+    build as they were after minus as they were before (intermediate.time_entry__changes keeps both, with
+    the measures), per group, and adds that to the groups' rows (strategy 'additive'): no time entry is
+    read. Every measure is a sum of exact per-entry values (numeric), so the result is what a full build
+    computes; billable_hours and hours_without_cost_rate are 0, not null, when no entry counts. When the
+    cost rates changed, everything is recomputed. -#}
 {{ config(
     materialized='incremental',
     schema='intermediate',
-    incremental_strategy='append',
+    incremental_strategy='additive',
+    additive_keys=['project_id', 'on_date'],
+    additive_nullable_keys=['currency', 'cost_currency'],
+    additive_sums=['approved_hours', 'billable_hours', 'billable_amount', 'cost_amount', 'hours_without_cost_rate',
+                   'wip_amount', 'wip_positive_amount'],
+    additive_count='entries',
     on_schema_change='fail',
     grants={'select': []},
-    pre_hook=["{% if is_incremental() %}{% set st = delta_state(int_project_time_daily_inputs()) %}delete from {{ this }} as d{% if st.delta %} where exists (select 1 from {{ delta_changes(st.since) }} as c where c.project_id = d.project_id and c.date_performed = d.on_date){% endif %}{% endif %}"],
+    pre_hook=["{% if is_incremental() %}{% set st = delta_state(int_project_time_daily_inputs()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"],
     post_hook=["{{ ensure_index(this, ['project_id', 'on_date']) }}",
                "{{ delta_commit(int_project_time_daily_inputs()) }}",
                "{{ analyze_if_full_build(this) }}"],
 ) }}
 {%- set st = delta_state(int_project_time_daily_inputs()) %}
 with
-{%- if st.delta %}
-keys as (
-    select distinct project_id, date_performed as on_date
-    from {{ delta_changes(st.since) }} as c
-    where project_id is not null and date_performed is not null
-),
-{%- endif %}
 approved as (
     -- each entry with its cost: the cost rate in effect on its date x its exact duration, in the rate's
-    -- currency (as restricted.time_entry_cost; one pass over the entries, not a second join)
-    select t.time_entry_id, t.project_id, t.date_performed, t.hours, t.is_billable, t.billable_amount, t.currency,
-           t.is_invoiced,
-           round(t.minutes::numeric / 60 * r.hourly_cost_rate, 2)::numeric(18, 2) as cost_amount,
-           r.currency as cost_currency
-    from {{ ref('time_entry') }} as t
+    -- currency (as restricted.time_entry_cost; one pass over the entries, not a second join); a delta
+    -- build: each changed entry before (sign -1) and after (sign +1)
+    select
+        {{ 't.sign' if st.delta else '1' }} as sign,
+        t.project_id, t.date_performed, t.hours, t.is_billable, t.billable_amount, t.currency, t.is_invoiced,
+        round(t.minutes::numeric / 60 * r.hourly_cost_rate, 2)::numeric(18, 2) as cost_amount,
+        r.currency as cost_currency
     {%- if st.delta %}
-    inner join keys as k on k.project_id = t.project_id and k.on_date = t.date_performed
+    from {{ delta_changes(st.since) }} as t
+    {%- else %}
+    from {{ ref('time_entry') }} as t
     {%- endif %}
     left join {{ ref('resource_cost_rate') }} as r
         on r.resource_id = t.resource_id
@@ -51,16 +55,16 @@ select
     a.date_performed::date as on_date,
     a.currency::text as currency,
     a.cost_currency::text as cost_currency,
-    sum(a.hours)::numeric(14, 2) as approved_hours,
-    (sum(a.hours) filter (where a.is_billable))::numeric(14, 2) as billable_hours,
-    coalesce(sum(a.billable_amount) filter (where a.is_billable), 0)::numeric(20, 2) as billable_amount,
-    sum(a.cost_amount)::numeric(20, 2) as cost_amount,
-    (sum(a.hours) filter (where a.cost_amount is null))::numeric(14, 2) as hours_without_cost_rate,
-    count(*)::integer as entries,
+    sum(a.sign * a.hours)::numeric(14, 2) as approved_hours,
+    coalesce(sum(a.sign * a.hours) filter (where a.is_billable), 0)::numeric(14, 2) as billable_hours,
+    coalesce(sum(a.sign * a.billable_amount) filter (where a.is_billable), 0)::numeric(20, 2) as billable_amount,
+    sum(a.sign * a.cost_amount)::numeric(20, 2) as cost_amount,
+    coalesce(sum(a.sign * a.hours) filter (where a.cost_amount is null), 0)::numeric(14, 2) as hours_without_cost_rate,
+    sum(a.sign)::integer as entries,
     -- unbilled WIP candidates (fct_unbilled_wip): approved billable time Kantata has not invoiced
-    coalesce(sum(a.billable_amount) filter (where a.is_billable and not a.is_invoiced), 0)::numeric(20, 2)
+    coalesce(sum(a.sign * a.billable_amount) filter (where a.is_billable and not a.is_invoiced), 0)::numeric(20, 2)
         as wip_amount,
-    coalesce(sum(a.billable_amount) filter (where a.is_billable and not a.is_invoiced and a.billable_amount > 0), 0)::numeric(20, 2)
+    coalesce(sum(a.sign * a.billable_amount) filter (where a.is_billable and not a.is_invoiced and a.billable_amount > 0), 0)::numeric(20, 2)
         as wip_positive_amount
 from approved as a
 group by 1, 2, 3, 4

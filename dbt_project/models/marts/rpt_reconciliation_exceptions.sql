@@ -46,11 +46,22 @@ time_entries as (
            created_at, updated_at, submission_id
     from {{ ref('time_entry') }}
     {%- if st.delta %}
-    -- delta build: the changed entries (by primary key) and every entry of their submissions
+    -- delta build: the approved entries of the changed entries' submissions (edited_after_approval)
+    where is_approved
+      and submission_id = any(array(select distinct c.submission_id from {{ delta_changes(st.since) }} as c
+                                    where c.submission_id is not null))
+    {%- endif %}
+),
+
+changed_entries as (
+    {%- if st.delta %}
+    -- delta build: the changed entries, by primary key (time_on_closed_project)
+    select time_entry_id, project_id, resource_id, kantata_user_id, date_performed, hours, currency, created_at
+    from {{ ref('time_entry') }}
     where time_entry_id = any(array(select c.time_entry_id from {{ delta_changes(st.since) }} as c
                                     where c.time_entry_id is not null))
-       or submission_id = any(array(select distinct c.submission_id from {{ delta_changes(st.since) }} as c
-                                    where c.submission_id is not null))
+    {%- else %}
+    select * from time_entries
     {%- endif %}
 ),
 
@@ -103,13 +114,10 @@ time_on_closed_project as (
             'netsuite_job_id', p.netsuite_job_id, 'resource_id', t.resource_id,
             'kantata_user_id', t.kantata_user_id, 'date_performed', t.date_performed)),
         t.created_at
-    from time_entries as t
+    from changed_entries as t
     inner join projects as p on p.project_id = t.project_id
     where p.status = 'closed'
       and t.date_performed > p.due_date
-      {%- if st.delta %}
-      and t.time_entry_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c)
-      {%- endif %}
 ),
 
 employee_missing_in_netsuite as (
@@ -299,30 +307,49 @@ outbox_blocked as (
     from blocked_events
 ),
 
-erp_posting as (
-    select
-        'erp_posting'::text,
-        'erp_postings_' || record_type || 's',
-        status || ':' || coalesce(reason, '-'),
-        'netsuite'::text,
-        count(*) || ' ' || replace(record_type, '_', ' ') || case when count(*) = 1 then '' else 's' end || ': '
-            || replace(status, '_', ' ') || ' (' || coalesce(reason, '-') || '), the oldest for '
-            || coalesce(max(age_hours)::text, '?') || ' h'
-            || case when status = 'dead_lettered' then '; replay with reverse_sync_replay once fixed' else '' end,
-        min(fix_owner),
-        case when status in ('awaiting_post', 'awaiting_removal') then 'warning' else 'error' end,
-        null::text,
-        null::text,
-        null::text,
-        null::text,
-        jsonb_build_object('status', status, 'reason', reason, 'records', count(*),
-            'source_ids', to_jsonb((array_agg(source_id order by source_id))[1:100]),
-            'posting_ids', to_jsonb((array_agg(posting_id order by posting_id) filter (where posting_id is not null))[1:100]),
-            'oldest_age_hours', max(age_hours)),
-        min(exception_since)
+erp_exceptions as (
+    select record_type, status, reason, source_id, posting_id, fix_owner, age_hours, exception_since
     from {{ ref('rpt_erp_posting_reconciliation') }}
     where is_exception and not blocked_in_outbox
+),
+
+erp_groups as (
+    select record_type, status, reason, count(*) as n, min(fix_owner) as fix_owner, max(age_hours) as oldest,
+           min(exception_since) as since
+    from erp_exceptions
     group by record_type, status, reason
+),
+
+erp_posting as (
+    -- the first 100 ids of each group by a top-N sort each, not by sorting every exception
+    select
+        'erp_posting'::text,
+        'erp_postings_' || g.record_type || 's',
+        g.status || ':' || coalesce(g.reason, '-'),
+        'netsuite'::text,
+        g.n || ' ' || replace(g.record_type, '_', ' ') || case when g.n = 1 then '' else 's' end || ': '
+            || replace(g.status, '_', ' ') || ' (' || coalesce(g.reason, '-') || '), the oldest for '
+            || coalesce(g.oldest::text, '?') || ' h'
+            || case when g.status = 'dead_lettered' then '; replay with reverse_sync_replay once fixed' else '' end,
+        g.fix_owner,
+        case when g.status in ('awaiting_post', 'awaiting_removal') then 'warning' else 'error' end,
+        null::text,
+        null::text,
+        null::text,
+        null::text,
+        jsonb_build_object('status', g.status, 'reason', g.reason, 'records', g.n,
+            'source_ids', to_jsonb(array(
+                select e.source_id from erp_exceptions as e
+                where e.record_type = g.record_type and e.status = g.status and e.reason is not distinct from g.reason
+                order by e.source_id limit 100)),
+            'posting_ids', to_jsonb(nullif(array(
+                select e.posting_id from erp_exceptions as e
+                where e.record_type = g.record_type and e.status = g.status and e.reason is not distinct from g.reason
+                  and e.posting_id is not null
+                order by e.posting_id limit 100), '{}')),
+            'oldest_age_hours', g.oldest),
+        g.since
+    from erp_groups as g
 ),
 
 unioned as (

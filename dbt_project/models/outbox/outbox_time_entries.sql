@@ -4,7 +4,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     pre_hook=[
-        "{% set st = delta_state(outbox_time_entries_inputs()) %}{% if st.delta %}delete from {{ this }} where time_entry_id in (select c.time_entry_id from {{ delta_changes(st.since) }} as c){% endif %}",
+        "{% set st = delta_state(outbox_time_entries_inputs()) %}{% if st.delta %}delete from {{ this }} where time_entry_id = any(array(select c.time_entry_id from {{ delta_changes(st.since) }} as c where c.time_entry_id is not null)){% endif %}",
     ],
     post_hook=[
         "{{ ensure_index(this, ['time_entry_id']) }}",
