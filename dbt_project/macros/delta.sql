@@ -5,9 +5,9 @@
        intermediate.time_entry__changes (transformer only, like time_entry__person_map): for every
        entry it re-read (new or edited version, re-mapped person) or deleted, one row with the entry's
        keys and measures before the build (project_id, resource_id, date_performed, submission_id,
-       is_approved, is_billable, is_invoiced, hours, minutes, billable_amount, currency; sign -1; null for
-       a new entry) and one with them after (sign +1; none for a deleted entry), so sums can be
-       maintained additively (int_project_time_daily), stamped `changed_at` = the build transaction's
+       is_approved, is_billable, is_invoiced, hours, minutes, billable_amount, currency, updated_at; sign -1;
+       null for a new entry) and one with them after (sign +1; none for a deleted entry), so sums can be
+       maintained additively (int_project_time_daily, int_submission_approval_stamps), stamped `changed_at` = the build transaction's
        now(). A full refresh records one `is_full` marker row instead. Rows older than
        var('delta_retention_days') are pruned.
     2. A model downstream (fct_utilization_weekly, int_project_time_daily, outbox_time_entries,
@@ -58,7 +58,8 @@
         sign smallint  -- -1: the entry before the build, +1: after it
     );
     alter table {{ ch }} add column if not exists minutes integer, add column if not exists billable_amount numeric(18, 2),
-        add column if not exists currency text, add column if not exists is_invoiced boolean;
+        add column if not exists currency text, add column if not exists is_invoiced boolean,
+        add column if not exists updated_at timestamptz;
     create index if not exists time_entry__changes_changed_at on {{ ch }} (changed_at);
     create table if not exists {{ wm }} (model text primary key, built_at timestamptz not null, inputs_hash text,
                                          last_delta boolean);
@@ -73,7 +74,7 @@
     {%- set remapped = time_entry_remapped_users(relation) -%}
     {{ delta_ddl() }}
     insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
-                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, sign)
+                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, updated_at, sign)
     with touched as (
         select e.time_entry_id
         from {{ ref('stg_kantata__time_entries') }} as e
@@ -98,7 +99,7 @@
         {%- endif %}
     )
     select now(), k.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved,
-           t.is_billable, t.is_invoiced, t.hours, t.minutes, t.billable_amount, t.currency, -1
+           t.is_billable, t.is_invoiced, t.hours, t.minutes, t.billable_amount, t.currency, t.updated_at, -1
     from touched as k
     left join {{ relation }} as t on t.time_entry_id = k.time_entry_id
     {%- else -%}
@@ -113,9 +114,9 @@
     {{ delta_ddl() }}
     {%- if is_incremental() %}
     insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
-                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, sign)
+                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, updated_at, sign)
     select now(), t.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved,
-           t.is_billable, t.is_invoiced, t.hours, t.minutes, t.billable_amount, t.currency, 1
+           t.is_billable, t.is_invoiced, t.hours, t.minutes, t.billable_amount, t.currency, t.updated_at, 1
     from {{ relation }} as t
     where t.time_entry_id in (select c.time_entry_id from {{ ch }} as c where c.changed_at = now() and not c.is_full);
     {%- else %}

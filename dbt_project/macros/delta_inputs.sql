@@ -28,6 +28,11 @@
     {{ delta_hash_of(["select * from " ~ ref('resource_cost_rate'), "select 'additive' as delta_path"]) }}
 {%- endmacro %}
 
+{% macro int_submission_approval_stamps_inputs() -%}
+    {#- no small inputs: the version of its delta path only -#}
+    {{ delta_hash_of(["select 'additive' as delta_path"]) }}
+{%- endmacro %}
+
 {% macro rpt_reconciliation_exceptions_inputs() -%}
     {{ delta_hash_of([
         "select project_id, project_name, customer_id, status, due_date, kantata_workspace_id, netsuite_job_id from "

@@ -31,7 +31,7 @@
                "{{ ensure_index(this, ['resource_id', 'date_performed']) }}",
                "{{ ensure_index(this, ['date_performed']) }}",
                "{{ ensure_index(this, ['updated_at']) }}",
-               "{{ ensure_index(this, ['submission_id']) }}",
+               "{{ ensure_index(this, ['submission_id', 'updated_at']) }}",
                "{{ time_entry_mark_built(this) }}",
                "{{ analyze_if_full_build(this) }}"]
 ) }}

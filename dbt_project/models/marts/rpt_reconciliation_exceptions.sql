@@ -26,8 +26,9 @@
 --                                 ledger posting ids to replay, oldest age
 -- Incremental (macros/delta.sql): the exceptions about single time entries are recomputed per entry
 -- (time_on_closed_project: the entries changed since the last build) and per submission
--- (edited_after_approval: the submissions of those entries, before and after), read through the time
--- entry indexes; every other type (small inputs, or the outbox's blocked groups) is recomputed in every
+-- (edited_after_approval: the submissions of those entries, before and after: their approval moment
+-- from int_submission_approval_stamps, then only their entries stamped otherwise), read through the
+-- time entry indexes; every other type (small inputs, or the outbox's blocked groups) is recomputed in every
 -- build. When the projects changed, everything.
 {{ config(
     materialized='incremental',
@@ -41,27 +42,13 @@ with projects as (
     select * from {{ ref('project') }}
 ),
 
-time_entries as (
-    select time_entry_id, project_id, resource_id, kantata_user_id, date_performed, hours, is_approved, currency,
-           created_at, updated_at, submission_id
-    from {{ ref('time_entry') }}
-    {%- if st.delta %}
-    -- delta build: the approved entries of the changed entries' submissions (edited_after_approval)
-    where is_approved
-      and submission_id = any(array(select distinct c.submission_id from {{ delta_changes(st.since) }} as c
-                                    where c.submission_id is not null))
-    {%- endif %}
-),
-
 changed_entries as (
-    {%- if st.delta %}
-    -- delta build: the changed entries, by primary key (time_on_closed_project)
+    -- time_on_closed_project's candidates: in a delta build, the changed entries (by primary key)
     select time_entry_id, project_id, resource_id, kantata_user_id, date_performed, hours, currency, created_at
     from {{ ref('time_entry') }}
+    {%- if st.delta %}
     where time_entry_id = any(array(select c.time_entry_id from {{ delta_changes(st.since) }} as c
                                     where c.time_entry_id is not null))
-    {%- else %}
-    select * from time_entries
     {%- endif %}
 ),
 
@@ -164,15 +151,17 @@ hubspot_duplicates as (
       and c.salesforce_account_id is not null
 ),
 
-approved as (
-    select * from time_entries where is_approved and submission_id is not null
-),
-
 approval_moment as (
-    -- a submission's approval stamps all its entries' updated_at at once: its most common value
-    select distinct on (submission_id) submission_id, updated_at as approved_at
-    from (select submission_id, updated_at, count(*) as n from approved group by 1, 2) as s
-    order by submission_id, n desc, updated_at
+    -- a submission's approval stamps all its entries' updated_at at once: its most common value (counted
+    -- per submission and updated_at in int_submission_approval_stamps); a delta build: the submissions
+    -- of the changed entries, before and after
+    select distinct on (s.submission_id) s.submission_id, s.updated_at as approved_at
+    from {{ ref('int_submission_approval_stamps') }} as s
+    {%- if st.delta %}
+    where s.submission_id = any(array(select distinct c.submission_id from {{ delta_changes(st.since) }} as c
+                                      where c.submission_id is not null))
+    {%- endif %}
+    order by s.submission_id, s.entries desc, s.updated_at
 ),
 
 edited_after_approval as (
@@ -194,9 +183,17 @@ edited_after_approval as (
         jsonb_strip_nulls(jsonb_build_object('submission_id', a.submission_id, 'project_id', a.project_id,
             'approved_at', m.approved_at, 'updated_at', a.updated_at)),
         a.updated_at
-    from approved as a
-    inner join approval_moment as m on m.submission_id = a.submission_id
-    where a.updated_at <> m.approved_at
+    from approval_moment as m
+    -- only the entries stamped before or after it, each range through the time entry index on
+    -- (submission_id, updated_at)
+    cross join lateral (
+        select * from {{ ref('time_entry') }} as e
+        where e.submission_id = m.submission_id and e.updated_at < m.approved_at
+        union all
+        select * from {{ ref('time_entry') }} as e
+        where e.submission_id = m.submission_id and e.updated_at > m.approved_at
+    ) as a
+    where a.is_approved
 ),
 
 currency_mix as (
