@@ -240,6 +240,7 @@
         {%- for k in strict %}t.{{ k }} = s.{{ k }}{{ " and " if not loop.last or nullable }}{% endfor -%}
         {%- for k in nullable %}t.{{ k }} is not distinct from s.{{ k }}{{ " and " if not loop.last }}{% endfor -%}
     {%- endset -%}
+    analyze {{ source }};  -- a few thousand rows: planned as what they are, not as an unknown temp table
     update {{ target }} as t set
     {%- for c in sums + [n] %}
         {{ c }} = case when t.{{ c }} is null and s.{{ c }} is null then null

@@ -10,38 +10,13 @@
 {%- set grace = "interval '" ~ var('erp_posting_grace_minutes') ~ " minutes'" %}
 
 select
-    reconciliation_id,
-    record_type,
-    source_id,
-    external_id,
-    status,
+    r.*,
     case
-        when status = 'in_sync' then false
+        when r.status = 'in_sync' then false
         -- not in the ledger yet and no landing time (billing events): the next sync plans it
-        when status in ('awaiting_post', 'awaiting_removal') then coalesce(exception_since < now() - {{ grace }}, false)
-        when status = 'posted_not_in_erp' then coalesce(posted_at < now() - {{ grace }}, true)
+        when r.status in ('awaiting_post', 'awaiting_removal') then coalesce(r.exception_since < now() - {{ grace }}, false)
+        when r.status = 'posted_not_in_erp' then coalesce(r.posted_at < now() - {{ grace }}, true)
         else true
     end as is_exception,
-    reason,
-    fix_owner,
-    round(extract(epoch from now() - coalesce(exception_since, posted_at)) / 3600.0, 2) as age_hours,
-    exception_since,
-    in_outbox,
-    blocked_in_outbox,
-    outbox_version,
-    posted_version,
-    ledger_state,
-    ledger_operation,
-    posting_id,
-    attempts,
-    last_error,
-    ledger_erp_id,
-    erp_ids,
-    erp_records,
-    outbox_amount,
-    posted_amount,
-    erp_amount,
-    outbox_date,
-    posted_date,
-    erp_date
-from {{ ref('int_erp_posting_reconciliation') }}
+    round(extract(epoch from now() - coalesce(r.exception_since, r.posted_at)) / 3600.0, 2) as age_hours
+from {{ ref('int_erp_posting_reconciliation') }} as r
