@@ -145,9 +145,10 @@ def load_world(cluster, db: str, scale: str) -> dict:
         extract_s = round(time.perf_counter() - t, 2)
     # Steady state: in production raw has long been vacuumed and analysed by autovacuum; here its
     # first pass would otherwise run during the first timed builds. And the time entries were loaded
-    # long before a cycle, not minutes before: canonical.time_entry re-reads what was loaded within
-    # var('incremental_lookback_minutes') of its newest row, which right after the load is the whole
-    # table (every cycle would re-read 2M rows). Their loaded_at moves a day back (as if loaded then).
+    # long before a cycle, not minutes before: their loaded_at moves a day back (as if loaded then).
+    # (canonical.time_entry re-reads what was written since its previous build, so this no longer
+    # changes what a cycle reads; until 2026-11-29 it re-read what was loaded within ten minutes of its
+    # newest row, the whole first load.)
     with psycopg.connect(url, autocommit=True) as conn:
         t = time.perf_counter()
         conn.execute("UPDATE raw_kantata.time_entries SET loaded_at = loaded_at - interval '1 day'")
