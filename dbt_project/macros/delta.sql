@@ -57,50 +57,71 @@
         hours numeric(10, 2),
         sign smallint  -- -1: the entry before the build, +1: after it
     );
-    alter table {{ ch }} add column if not exists minutes integer, add column if not exists billable_amount numeric(18, 2),
-        add column if not exists currency text, add column if not exists is_invoiced boolean,
-        add column if not exists updated_at timestamptz;
+    -- the measures of the additive models (added after the table was first made); altered only when
+    -- missing, so that the models reading the table never wait on the ALTER's lock
+    do $$
+    begin
+        if not exists (select 1 from information_schema.columns
+                       where table_schema = '{{ ch.schema }}' and table_name = '{{ ch.identifier }}'
+                         and column_name = 'updated_at') then
+            alter table {{ ch }} add column if not exists minutes integer,
+                add column if not exists billable_amount numeric(18, 2), add column if not exists currency text,
+                add column if not exists is_invoiced boolean, add column if not exists updated_at timestamptz;
+        end if;
+    end
+    $$;
     create index if not exists time_entry__changes_changed_at on {{ ch }} (changed_at);
     create table if not exists {{ wm }} (model text primary key, built_at timestamptz not null, inputs_hash text,
                                          last_delta boolean);
 {%- endmacro %}
 
-{#- pre_hook of canonical.time_entry (first, before the tombstones are deleted): the keys, before this
-    build, of every entry the build re-reads or deletes. Mirrors the model's own selection. -#}
+{#- pre_hook of canonical.time_entry (first): the entries this build re-reads or deletes, kept once in a
+    temporary table (time_entry_touched_relation, dropped at commit) that the tombstone delete and the
+    model read, and their keys before this build as change rows. Read once: a raw version committed
+    between two reads of raw would be built (or deleted) with no change row, and the additive models
+    downstream would never see it. A version committed after this read is read by the next build
+    (time_entry_since). -#}
+{% macro time_entry_touched_relation() -%}time_entry__touched{%- endmacro %}
+
 {% macro time_entry_record_changes_before(relation) -%}
     {%- if is_incremental() -%}
     {%- set ch = time_entry_changes_relation() -%}
     {%- set since = time_entry_since(relation) -%}
     {%- set remapped = time_entry_remapped_users(relation) -%}
     {{ delta_ddl() }}
-    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
-                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, updated_at, sign)
-    with touched as (
+    create temporary table {{ time_entry_touched_relation() }} on commit drop as
+        -- new entries and new versions
         select e.time_entry_id
         from {{ ref('stg_kantata__time_entries') }} as e
         where e._loaded_at >= {{ since }}
           and not exists (select 1 from {{ relation }} as t
                           where t.time_entry_id = e.time_entry_id and t._loaded_at = e._loaded_at)
         union
+        -- hard deletes (tombstones)
         select d.time_entry_id
         from {{ ref('stg_kantata__time_entry_deletes') }} as d
         where d._loaded_at >= {{ since }}
         {%- if remapped is none %}
         union
+        -- no map of the previous build yet: entries whose stored resource_id differs from the crosswalk's
         select t.time_entry_id
         from {{ relation }} as t
         left join {{ ref('int_person_crosswalk') }} as p on p.system = 'kantata' and p.source_id = t.kantata_user_id
         where t.resource_id is distinct from p.resource_id
         {%- elif remapped %}
         union
+        -- entries of the Kantata users whose resource_id changed since the previous build
         select t.time_entry_id from {{ relation }} as t where t.kantata_user_id in ({{ sql_text_list(remapped) }})
         union
         select e.time_entry_id from {{ ref('stg_kantata__time_entries') }} as e where e.user_id in ({{ sql_text_list(remapped) }})
-        {%- endif %}
-    )
+        {%- endif %};
+    alter table {{ time_entry_touched_relation() }} add primary key (time_entry_id);
+    analyze {{ time_entry_touched_relation() }};
+    insert into {{ ch }} (changed_at, time_entry_id, project_id, resource_id, date_performed, submission_id, is_approved,
+                          is_billable, is_invoiced, hours, minutes, billable_amount, currency, updated_at, sign)
     select now(), k.time_entry_id, t.project_id, t.resource_id, t.date_performed, t.submission_id, t.is_approved,
            t.is_billable, t.is_invoiced, t.hours, t.minutes, t.billable_amount, t.currency, t.updated_at, -1
-    from touched as k
+    from {{ time_entry_touched_relation() }} as k
     left join {{ relation }} as t on t.time_entry_id = k.time_entry_id
     {%- else -%}
     select 1
@@ -252,5 +273,5 @@
     select {{ (keys + sums + [n]) | join(', ') }}
     from {{ source }} as s
     where not exists (select 1 from {{ target }} as t where {{ match }});
-    delete from {{ target }} where {{ n }} = 0
+    delete from {{ target }} as t using {{ source }} as s where {{ match }} and t.{{ n }} = 0
 {%- endmacro %}

@@ -42,17 +42,25 @@
 
 {#- The time entries whose three-way reconciliation (int_erp_posting_reconciliation) may have changed
     since `since` (its watermark): changed in canonical.time_entry (hence in the outbox), written in the
-    posting ledger, or read back from NetSuite (deletions included). A subquery of source_id. -#}
+    posting ledger, or read back from NetSuite (deletions included). Kept once per build in a temporary
+    table (erp_reconciliation_keys_relation, dropped at commit) that the pre_hook's delete and the model
+    both read: computed twice, a ledger row committed in between would be recomputed without its old
+    row deleted. The ledger's updated_at is its writer's transaction start, and the reverse sync plans
+    inside its transaction: var('incremental_lookback_minutes') of margin there. -#}
+{% macro erp_reconciliation_keys_relation() -%}int_erp_posting_reconciliation__keys{%- endmacro %}
+
 {% macro erp_reconciliation_keys(since) -%}
     {%- set built = "'" ~ since ~ "'::timestamptz" -%}
-    (select c.time_entry_id as source_id from {{ delta_changes(since) }} as c where c.time_entry_id is not null
-     union
-     select l.source_id from {{ source('ops', 'erp_postings') }} as l
-     where l.updated_at >= {{ written_since(built) }}
-       and l.target_system = 'netsuite' and l.source_system = 'kantata' and l.source_record_type = 'time_entry'
-     union
-     select substr(b.payload ->> 'externalid', length('KANTATA-TE-') + 1)
-     from {{ optional_source('raw_netsuite', 'timebill') }} as b
-     where b.loaded_at >= {{ written_since(built, 'netsuite', 'timebill') }}
-       and b.payload ->> 'externalid' like 'KANTATA-TE-%')
+    create temporary table {{ erp_reconciliation_keys_relation() }} on commit drop as
+    select c.time_entry_id as source_id from {{ delta_changes(since) }} as c where c.time_entry_id is not null
+    union
+    select l.source_id from {{ source('ops', 'erp_postings') }} as l
+    where l.updated_at >= {{ built }} - interval '{{ var("incremental_lookback_minutes") }} minutes'
+      and l.target_system = 'netsuite' and l.source_system = 'kantata' and l.source_record_type = 'time_entry'
+    union
+    select substr(b.payload ->> 'externalid', length('KANTATA-TE-') + 1)
+    from {{ optional_source('raw_netsuite', 'timebill') }} as b
+    where b.loaded_at >= {{ written_since(built, 'netsuite', 'timebill') }}
+      and b.payload ->> 'externalid' like 'KANTATA-TE-%';
+    analyze {{ erp_reconciliation_keys_relation() }}
 {%- endmacro %}

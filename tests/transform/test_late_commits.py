@@ -28,6 +28,9 @@ def test_versions_committed_after_the_build_by_a_run_still_writing_then_are_buil
     late = world.query(f"SELECT time_entry_id FROM {c}.time_entry WHERE time_entry_id LIKE '%-late' ORDER BY 1")
     assert len(late) == 3, late
     assert world.query(f"SELECT count(*) FROM {c}.time_entry")[0][0] == entries_before + 3
+    # its watermark is this build's
+    after = world.query(f"SELECT built_at FROM {i}.delta__watermarks WHERE model = %s", f"{c}.time_entry")[0][0]
+    assert after > built_at
     # this build recorded exactly the three new entries as its changes (nothing else was re-read as new)
     recorded = world.query(f"SELECT time_entry_id FROM {i}.time_entry__changes "
                            f"WHERE changed_at = (SELECT max(changed_at) FROM {i}.time_entry__changes) ORDER BY 1")

@@ -1,14 +1,15 @@
 {#- Kantata time entries, incremental (delete+insert on time_entry_id).
-    Each incremental run reads:
+    Each incremental run first finds (pre_hook, macro time_entry_record_changes_before, once, into a
+    temporary table) the entries it must touch:
       1. raw rows loaded since the previous build read raw, or since the start of an extract run
          still writing then (macro time_entry_since: a load transaction that started before the
          previous build can commit after it, with an older loaded_at), skipping the versions already
          here (same id and _loaded_at): new entries and edits;
-      2. the entries of Kantata users whose resource_id (int_person_crosswalk) changed since the
+      2. tombstones (stg_kantata__time_entry_deletes) loaded since the same watermark;
+      3. the entries of Kantata users whose resource_id (int_person_crosswalk) changed since the
          previous build, found by comparing the crosswalk with the map the previous build used
          (kept by the post_hook in intermediate.time_entry__person_map), so no stale resource_id survives;
-    and, before that (pre_hook), deletes the entries hard-deleted in Kantata (tombstones in
-    stg_kantata__time_entry_deletes loaded since the same watermark).
+    then deletes the tombstoned ones and rebuilds the others from their current raw row.
     It records the keys it touched (before and after) in intermediate.time_entry__changes, which the
     models downstream read to recompute only what changed (macros/delta.sql); the indexes below serve
     their lookups by project, resource, date, submission and the as-of date.
@@ -24,7 +25,7 @@
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['_loaded_at']}],
     pre_hook=["{{ time_entry_record_changes_before(this) }}",
-              "{% if is_incremental() %}delete from {{ this }} where time_entry_id in (select d.time_entry_id from {{ ref('stg_kantata__time_entry_deletes') }} as d where d._loaded_at >= {{ time_entry_since(this) }}){% endif %}"],
+              "{% if is_incremental() %}delete from {{ this }} where time_entry_id in (select d.time_entry_id from {{ ref('stg_kantata__time_entry_deletes') }} as d join {{ time_entry_touched_relation() }} as k on k.time_entry_id = d.time_entry_id){% endif %}"],
     post_hook=["{{ time_entry_person_map(this) }}", "{{ ensure_primary_key(this, 'time_entry_id') }}",
                "{{ time_entry_record_changes_after(this) }}",
                "{{ ensure_index(this, ['project_id', 'date_performed']) }}",
@@ -43,38 +44,12 @@ with person as (
 ),
 
 {% if is_incremental() %}
-{%- set since = time_entry_since(this) %}
-{%- set remapped = time_entry_remapped_users(this) %}
-{%- if remapped is none %}
-remapped_users as (
-    -- no map of the previous build yet: users whose stored resource_id differs from the crosswalk's
-    select distinct t.kantata_user_id
-    from {{ this }} as t
-    left join person as p on p.kantata_user_id = t.kantata_user_id
-    where t.resource_id is distinct from p.resource_id
-),
-{%- endif %}
-
 entries as (
+    -- the current version of every entry the pre_hook found touched (new, edited, re-mapped; a deleted
+    -- one has none), read by key
     select e.*
     from {{ ref('stg_kantata__time_entries') }} as e
-    where e._loaded_at >= {{ since }}
-      and not exists (select 1 from {{ this }} as t
-                      where t.time_entry_id = e.time_entry_id and t._loaded_at = e._loaded_at)
-    {%- if remapped is none or remapped %}
-    union all
-    select e.*
-    from {{ ref('stg_kantata__time_entries') }} as e
-    {%- if remapped is none %}
-    join remapped_users as r on r.kantata_user_id = e.user_id
-    where true
-    {%- else %}
-    where e.user_id in ({{ sql_text_list(remapped) }})
-    {%- endif %}
-      and not (e._loaded_at >= {{ since }}
-               and not exists (select 1 from {{ this }} as t
-                               where t.time_entry_id = e.time_entry_id and t._loaded_at = e._loaded_at))
-    {%- endif %}
+    where e.time_entry_id in (select k.time_entry_id from {{ time_entry_touched_relation() }} as k)
 )
 {% else %}
 entries as (

@@ -10,7 +10,9 @@
     the measures), per group, and adds that to the groups' rows (strategy 'additive'): no time entry is
     read. Every measure is a sum of exact per-entry values (numeric), so the result is what a full build
     computes; billable_hours and hours_without_cost_rate are 0, not null, when no entry counts. When the
-    cost rates changed, everything is recomputed. -#}
+    cost rates changed, everything is recomputed.     Its first pre_hook makes sure the change table has the measures it reads (an upgraded warehouse
+    where time_entry has not rebuilt yet).
+-#}
 {{ config(
     materialized='incremental',
     schema='intermediate',
@@ -22,7 +24,8 @@
     additive_count='entries',
     on_schema_change='fail',
     grants={'select': []},
-    pre_hook=["{% if is_incremental() %}{% set st = delta_state(int_project_time_daily_inputs()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"],
+    pre_hook=["{{ delta_ddl() }}",
+              "{% if is_incremental() %}{% set st = delta_state(int_project_time_daily_inputs()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"],
     post_hook=["{{ ensure_index(this, ['project_id', 'on_date']) }}",
                "{{ delta_commit(int_project_time_daily_inputs()) }}",
                "{{ analyze_if_full_build(this) }}"],

@@ -5,7 +5,9 @@
     differ from it. Transformer only (intermediate schema).
     Incremental, additively (macros/delta.sql): a delta build counts the time entries changed since its
     last build as they were after minus as they were before (intermediate.time_entry__changes) and adds
-    that to the counts; a (submission, updated_at) left with no entry is deleted. -#}
+    that to the counts; a (submission, updated_at) left with no entry is deleted.     Its first pre_hook makes sure the change table has the measures it reads (an upgraded warehouse
+    where time_entry has not rebuilt yet).
+-#}
 {{ config(
     materialized='incremental',
     schema='intermediate',
@@ -16,7 +18,8 @@
     additive_count='entries',
     on_schema_change='fail',
     grants={'select': []},
-    pre_hook=["{% if is_incremental() %}{% set st = delta_state(int_submission_approval_stamps_inputs()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"],
+    pre_hook=["{{ delta_ddl() }}",
+              "{% if is_incremental() %}{% set st = delta_state(int_submission_approval_stamps_inputs()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"],
     post_hook=["{{ ensure_index(this, ['submission_id']) }}",
                "{{ delta_commit(int_submission_approval_stamps_inputs()) }}",
                "{{ analyze_if_full_build(this) }}"],

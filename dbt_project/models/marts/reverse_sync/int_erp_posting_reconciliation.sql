@@ -18,13 +18,14 @@
     incremental_strategy='append',
     on_schema_change='fail',
     grants={'select': []},
-    pre_hook=["{% if is_incremental() %}{% set st = delta_state(outbox_time_entries_inputs()) %}delete from {{ this }}{% if st.delta %} where record_type = 'billing_event' or source_id in (select source_id from {{ erp_reconciliation_keys(st.since) }} as k){% endif %}{% endif %}"],
+    pre_hook=["{% if is_incremental() %}{% set st = delta_state(outbox_time_entries_inputs()) %}{% if st.delta %}{{ erp_reconciliation_keys(st.since) }}; delete from {{ this }} where reconciliation_id in (select 'time_entry:' || source_id from {{ erp_reconciliation_keys_relation() }}); delete from {{ this }} where record_type = 'billing_event'{% else %}delete from {{ this }}{% endif %}{% endif %}"],
     post_hook=["{{ ensure_primary_key(this, 'reconciliation_id') }}",
                "{{ delta_commit(outbox_time_entries_inputs()) }}",
                "{{ analyze_if_full_build(this) }}"],
 ) }}
 {%- set st = delta_state(outbox_time_entries_inputs()) %}
-{%- set keyed = "(select source_id from " ~ erp_reconciliation_keys(st.since) ~ " as k)" if st.delta else none %}
+{#- a delta build reads the keys its pre_hook kept (macros/delta_inputs.sql) -#}
+{%- set keyed = "(select source_id from " ~ erp_reconciliation_keys_relation() ~ ")" if st.delta else none %}
 
 with outbox as (
     select 'time_entry'::text as record_type, o.time_entry_id as source_id, o.external_id, o.source_version,
@@ -42,12 +43,20 @@ with outbox as (
 ),
 
 ledger as (
-    select source_record_type as record_type, source_id, posting_id, operation, state, source_version, erp_id,
-           payload, dead_letter_reason, fix_owner, last_error, attempts, created_at, posted_at, dead_lettered_at
+    {%- set ledger_columns = "source_record_type as record_type, source_id, posting_id, operation, state, source_version, "
+                             ~ "erp_id, payload, dead_letter_reason, fix_owner, last_error, attempts, created_at, posted_at, "
+                             ~ "dead_lettered_at" %}
+    select {{ ledger_columns }}
     from {{ source('ops', 'erp_postings') }}
     where target_system = 'netsuite' and source_system = 'kantata'
     {%- if keyed %}
-      and (source_record_type = 'billing_event' or source_id in {{ keyed }})
+      and source_record_type = 'billing_event'
+    union all
+    -- the keys' time entries, through the ledger's source index
+    select {{ ledger_columns }}
+    from {{ source('ops', 'erp_postings') }}
+    where target_system = 'netsuite' and record_type = 'timeBill' and source_system = 'kantata'
+      and source_record_type = 'time_entry' and source_id in {{ keyed }}
     {%- endif %}
 ),
 
