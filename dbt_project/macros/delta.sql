@@ -189,14 +189,19 @@
 
 {#- post_hook of a delta model: its new watermark (this transaction's now()) and inputs hash. -#}
 {% macro delta_commit(inputs_hash_sql=none) -%}
+    {{ delta_watermark_upsert(inputs_hash_sql, delta_state(inputs_hash_sql).delta) }}
+{%- endmacro %}
+
+{#- This model's watermark row: this transaction's now(), its small inputs' hash, whether it was a delta
+    build (delta_commit; canonical.time_entry's post_hook keeps only the time, macro time_entry_since). -#}
+{% macro delta_watermark_upsert(inputs_hash_sql=none, last_delta=false) -%}
     {%- set wm = delta_watermarks_relation() -%}
-    {%- set st = delta_state(inputs_hash_sql) -%}
     create schema if not exists {{ wm.schema }};
     create table if not exists {{ wm }} (model text primary key, built_at timestamptz not null, inputs_hash text,
                                          last_delta boolean);
     insert into {{ wm }} (model, built_at, inputs_hash, last_delta)
     select '{{ this.schema }}.{{ this.identifier }}', now(), {{ "(" ~ inputs_hash_sql ~ ")" if inputs_hash_sql else "null::text" }},
-           {{ 'true' if st.delta else 'false' }}
+           {{ 'true' if last_delta else 'false' }}
     on conflict (model) do update
         set built_at = excluded.built_at, inputs_hash = excluded.inputs_hash, last_delta = excluded.last_delta;
 {%- endmacro %}
@@ -274,4 +279,31 @@
     from {{ source }} as s
     where not exists (select 1 from {{ target }} as t where {{ match }});
     delete from {{ target }} as t using {{ source }} as s where {{ match }} and t.{{ n }} = 0
+{%- endmacro %}
+
+{#- The rest of an 'additive' model, shared by its users:
+      additive_pre_hooks(inputs)   the change table has the measures the model reads (an upgraded warehouse
+                                   where time_entry has not rebuilt yet); a full build inside the incremental
+                                   materialization empties the table first
+      additive_post_hooks(inputs, index_columns)   the group index, the watermark, statistics
+      delta_rows(st, relation)     what the model aggregates: the changes since its watermark (sign -1 before,
+                                   +1 after) in a delta build, else every row of `relation` with sign 1
+    `inputs` names the model's small-inputs hash macro (macros/delta_inputs.sql). -#}
+{% macro additive_pre_hooks(inputs) -%}
+    {{ return(["{{ delta_ddl() }}",
+               "{% if is_incremental() %}{% set st = delta_state(" ~ inputs ~ "()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"]) }}
+{%- endmacro %}
+
+{% macro additive_post_hooks(inputs, index_columns) -%}
+    {{ return(["{{ ensure_index(this, " ~ index_columns ~ ") }}",
+               "{{ delta_commit(" ~ inputs ~ "()) }}",
+               "{{ analyze_if_full_build(this) }}"]) }}
+{%- endmacro %}
+
+{% macro delta_rows(st, relation) -%}
+    {%- if st.delta -%}
+        {{ delta_changes(st.since) }}
+    {%- else -%}
+        (select r.*, 1 as sign from {{ relation }} as r)
+    {%- endif -%}
 {%- endmacro %}

@@ -31,23 +31,18 @@
     $$;
 {%- endmacro %}
 
-{#- The oldest timestamp a row written after a build that read at `built_at` (SQL) can carry: a
-    raw row's loaded_at (and a ledger row's updated_at) is its transaction's start, so a row committed
-    after that build is stamped no earlier than
+{#- The oldest timestamp a row of (system, stream) written after a build that read at `built_at` (SQL)
+    can carry: a raw row's loaded_at is its load transaction's start, so a row committed after that
+    build is stamped no earlier than
       - built_at minus var('late_commit_seconds') for a short write outside an extract run, or
-      - the start of an extract run of (system, stream) still running at built_at or started after
-        it (ops.extract_runs: a run writes only inside its own attempt).
-    SQL text; system=none for writers that are not extract runs. A model calling it depends on
-    source('ops', 'extract_runs') (a `-- depends_on:` line). -#}
-{% macro written_since(built_at, system=none, stream=none) -%}
-    {%- set late = "(" ~ built_at ~ ") - interval '" ~ var('late_commit_seconds') ~ " seconds'" -%}
-    {%- if system is none -%}
-        {{ late }}
-    {%- else -%}
-        least({{ late }}, (select min(r.started_at) from {{ source('ops', 'extract_runs') }} as r
-                           where r.source = '{{ system }}' and r.stream = '{{ stream }}'
-                             and (r.finished_at is null or r.finished_at >= ({{ built_at }}))))
-    {%- endif -%}
+      - the start of an extract run of the stream still running at built_at or started after it
+        (ops.extract_runs: a run writes only inside its own attempt).
+    SQL text. A model calling it depends on source('ops', 'extract_runs') (a `-- depends_on:` line). -#}
+{% macro written_since(built_at, system, stream) -%}
+    least(({{ built_at }}) - interval '{{ var('late_commit_seconds') }} seconds',
+          (select min(r.started_at) from {{ source('ops', 'extract_runs') }} as r
+           where r.source = '{{ system }}' and r.stream = '{{ stream }}'
+             and (r.finished_at is null or r.finished_at >= ({{ built_at }}))))
 {%- endmacro %}
 
 {#- canonical.time_entry's incremental watermark as a literal (so the planner reads raw through its
@@ -71,13 +66,6 @@
     {{ return("'-infinity'::timestamptz") }}
 {%- endmacro %}
 
-{#- post_hook of canonical.time_entry: this build's now() as the watermark time_entry_since reads. -#}
-{% macro time_entry_mark_built(relation) -%}
-    {%- set wm = delta_watermarks_relation() -%}
-    {{ delta_ddl() }}
-    insert into {{ wm }} (model, built_at) values ('{{ relation.schema }}.{{ relation.identifier }}', now())
-    on conflict (model) do update set built_at = excluded.built_at;
-{%- endmacro %}
 
 {#- The Kantata users whose resource_id (int_person_crosswalk) differs from the map of the previous
     build (a list, usually empty), or none when there is no map yet. -#}

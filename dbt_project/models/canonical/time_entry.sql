@@ -33,7 +33,7 @@
                "{{ ensure_index(this, ['date_performed']) }}",
                "{{ ensure_index(this, ['updated_at']) }}",
                "{{ ensure_index(this, ['submission_id', 'updated_at']) }}",
-               "{{ time_entry_mark_built(this) }}",
+               "{{ delta_watermark_upsert() }}",
                "{{ analyze_if_full_build(this) }}"]
 ) }}
 

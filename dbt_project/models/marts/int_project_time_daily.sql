@@ -24,11 +24,8 @@
     additive_count='entries',
     on_schema_change='fail',
     grants={'select': []},
-    pre_hook=["{{ delta_ddl() }}",
-              "{% if is_incremental() %}{% set st = delta_state(int_project_time_daily_inputs()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"],
-    post_hook=["{{ ensure_index(this, ['project_id', 'on_date']) }}",
-               "{{ delta_commit(int_project_time_daily_inputs()) }}",
-               "{{ analyze_if_full_build(this) }}"],
+    pre_hook=additive_pre_hooks('int_project_time_daily_inputs'),
+    post_hook=additive_post_hooks('int_project_time_daily_inputs', ['project_id', 'on_date']),
 ) }}
 {%- set st = delta_state(int_project_time_daily_inputs()) %}
 with
@@ -37,15 +34,11 @@ approved as (
     -- currency (as restricted.time_entry_cost; one pass over the entries, not a second join); a delta
     -- build: each changed entry before (sign -1) and after (sign +1)
     select
-        {{ 't.sign' if st.delta else '1' }} as sign,
+        t.sign,
         t.project_id, t.date_performed, t.hours, t.is_billable, t.billable_amount, t.currency, t.is_invoiced,
         round(t.minutes::numeric / 60 * r.hourly_cost_rate, 2)::numeric(18, 2) as cost_amount,
         r.currency as cost_currency
-    {%- if st.delta %}
-    from {{ delta_changes(st.since) }} as t
-    {%- else %}
-    from {{ ref('time_entry') }} as t
-    {%- endif %}
+    from {{ delta_rows(st, ref('time_entry')) }} as t
     left join {{ ref('resource_cost_rate') }} as r
         on r.resource_id = t.resource_id
        and t.date_performed >= r.effective_from

@@ -18,21 +18,14 @@
     additive_count='entries',
     on_schema_change='fail',
     grants={'select': []},
-    pre_hook=["{{ delta_ddl() }}",
-              "{% if is_incremental() %}{% set st = delta_state(int_submission_approval_stamps_inputs()) %}{% if not st.delta %}delete from {{ this }}{% endif %}{% endif %}"],
-    post_hook=["{{ ensure_index(this, ['submission_id']) }}",
-               "{{ delta_commit(int_submission_approval_stamps_inputs()) }}",
-               "{{ analyze_if_full_build(this) }}"],
+    pre_hook=additive_pre_hooks('int_submission_approval_stamps_inputs'),
+    post_hook=additive_post_hooks('int_submission_approval_stamps_inputs', ['submission_id']),
 ) }}
 {%- set st = delta_state(int_submission_approval_stamps_inputs()) %}
 select
     t.submission_id::text as submission_id,
     t.updated_at::timestamptz as updated_at,
-    sum({{ 't.sign' if st.delta else '1' }})::integer as entries
-{%- if st.delta %}
-from {{ delta_changes(st.since) }} as t
-{%- else %}
-from {{ ref('time_entry') }} as t
-{%- endif %}
+    sum(t.sign)::integer as entries
+from {{ delta_rows(st, ref('time_entry')) }} as t
 where t.is_approved and t.submission_id is not null
 group by 1, 2
